@@ -1,0 +1,704 @@
+/*
+ * audit.c: append-only, hash-chained audit log.
+ *
+ * Writers: tc_audit_append() (in-transaction rows) and the events worker
+ * (rows that must outlive the caller's rollback, see events.c).  Readers:
+ * verify_audit_chain(), audit_digest(), verify_audit_digest().
+ */
+#include "postgres.h"
+
+#include <openssl/evp.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/inet.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "audit.h"
+#include "audit_enc.h"
+#include "encoding.h"
+
+/* audit_log's columns, 1-based as in the table definition. */
+enum
+{
+	A_ID = 1, A_AT, A_TYPE, A_ACTOR, A_DB_USER, A_ACTION, A_RESOURCE,
+	A_DETAILS, A_IP, A_PREV_HASH, A_HASH, A_NATTS = A_HASH
+};
+
+#define CHAIN_LOCK_SUBID 1		/* object-lock sub-id of the chain lock */
+
+static SPIPlanPtr insert_plan = NULL;
+static bool inserting = false;	/* tc_audit_append's own INSERT is running */
+static EVP_MD_CTX *md_ctx = NULL;
+static EVP_MD *md_sha256 = NULL;
+
+/* Canonical field values of one row, as text. */
+typedef struct row_text
+{
+	char		id[24];
+	char		at[24];
+	char		actor[36];
+	tc_field	f[TC_AUDIT_NFIELDS];
+} row_text;
+
+static void
+sha256(const uint8 *data, size_t len, uint8 out[TC_HASH_LEN])
+{
+	bool		ok;
+
+	if (md_ctx == NULL)
+	{
+		md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+		md_ctx = EVP_MD_CTX_new();
+		if (md_sha256 == NULL || md_ctx == NULL)
+			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not initialize SHA-256")));
+	}
+	ok = EVP_DigestInit_ex2(md_ctx, md_sha256, NULL) == 1 &&
+		EVP_DigestUpdate(md_ctx, data, len) == 1 &&
+		EVP_DigestFinal_ex(md_ctx, out, NULL) == 1;
+	if (!ok)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not compute SHA-256")));
+}
+
+static inline void
+set_field(tc_field *f, const char *p, size_t len)
+{
+	f->ptr = p;
+	f->len = len;
+}
+
+static inline void
+set_text_field(tc_field *f, text *t)
+{
+	if (t == NULL)
+		set_field(f, NULL, 0);
+	else
+		set_field(f, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+}
+
+/*
+ * Hash a row: SHA-256(prev || enc(fields)).  `buf` is scratch space reused
+ * across calls; `details` and `ip` are the canonical texts (ip may be NULL).
+ */
+static void
+hash_row(row_text *rt, const uint8 *prev, StringInfo buf, uint8 out[TC_HASH_LEN])
+{
+	size_t		need = tc_audit_encoded_len(rt->f, TC_AUDIT_NFIELDS);
+
+	if (need == 0)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("audit row too large to encode")));
+	resetStringInfo(buf);
+	enlargeStringInfo(buf, (int) (TC_HASH_LEN + need));
+	memcpy(buf->data, prev, TC_HASH_LEN);
+	tc_audit_encode(rt->f, TC_AUDIT_NFIELDS, (uint8 *) buf->data + TC_HASH_LEN, need);
+	sha256((uint8 *) buf->data, TC_HASH_LEN + need, out);
+}
+
+/* Fill the id, at and actor fields, which need formatting. */
+static void
+format_fixed(row_text *rt, int64 id, TimestampTz at, const pg_uuid_t *actor)
+{
+	int64		unix_us = at + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+	int			n = pg_lltoa(id, rt->id);
+
+	set_field(&rt->f[0], rt->id, n);
+	set_field(&rt->f[1], rt->at, tc_audit_format_epoch_us(unix_us, rt->at));
+	if (actor)
+	{
+		tc_audit_format_uuid(actor->data, rt->actor);
+		set_field(&rt->f[3], rt->actor, 36);
+	}
+	else
+		set_field(&rt->f[3], NULL, 0);
+}
+
+static char *
+details_text(Jsonb *details, StringInfo out)
+{
+	resetStringInfo(out);
+	(void) JsonbToCString(out, &details->root, VARSIZE(details));
+	return out->data;
+}
+
+static Oid
+audit_log_relid(void)
+{
+	Oid			nsp = get_namespace_oid("tracechain", false);
+	Oid			relid = get_relname_relid("audit_log", nsp);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("tracechain.audit_log does not exist")));
+	return relid;
+}
+
+/* The chain lock: held until the end of the transaction. */
+static void
+lock_chain(Oid relid)
+{
+	LockDatabaseObject(RelationRelationId, relid, CHAIN_LOCK_SUBID, ExclusiveLock);
+}
+
+/*
+ * Read the chain head.  Called with the chain lock held, so every earlier
+ * appender has committed or aborted; SnapshotSelf sees exactly the committed
+ * rows plus this transaction's own (and not those of aborted subtransactions),
+ * whatever the isolation level.
+ */
+static void
+read_head(Oid relid, int64 *id, uint8 hash[TC_HASH_LEN])
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Oid			idxid = RelationGetPrimaryKeyIndex(rel);
+	Relation	idx;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+
+	if (!OidIsValid(idxid))
+		elog(ERROR, "tracechain.audit_log has no primary key");
+	idx = index_open(idxid, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, SnapshotSelf, 0, 0);
+	index_rescan(scan, NULL, 0, NULL, 0);
+	*id = 0;
+	memset(hash, 0, TC_HASH_LEN);
+	if (index_getnext_slot(scan, BackwardScanDirection, slot))
+	{
+		bool		isnull;
+		bytea	   *h;
+
+		*id = DatumGetInt64(slot_getattr(slot, A_ID, &isnull));
+		h = DatumGetByteaPP(slot_getattr(slot, A_HASH, &isnull));
+		if (isnull || VARSIZE_ANY_EXHDR(h) != TC_HASH_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the audit chain head (row %lld) has a malformed hash", (long long) *id)));
+		memcpy(hash, VARDATA_ANY(h), TC_HASH_LEN);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+}
+
+static bytea *
+make_bytea(const uint8 *p, size_t len)
+{
+	bytea	   *b = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), p, len);
+	return b;
+}
+
+int64
+tc_audit_append(const tc_audit_row *row)
+{
+	Oid			relid = audit_log_relid();
+	Jsonb	   *details = row->details;
+	const char *db_user = row->db_user;
+	StringInfoData dbuf,
+				hbuf;
+	row_text	rt;
+	int64		head_id;
+	uint8		prev[TC_HASH_LEN],
+				hash[TC_HASH_LEN];
+	Datum		ip = (Datum) 0;
+	Datum		values[A_NATTS];
+	char		nulls[A_NATTS];
+	int			rc;
+
+	if (details == NULL)
+		details = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+	if (db_user == NULL)
+		db_user = GetUserNameFromId(GetSessionUserId(), false);
+	if (strlen(db_user) >= NAMEDATALEN)
+		elog(ERROR, "audit db_user too long");
+
+	lock_chain(relid);
+	read_head(relid, &head_id, prev);
+
+	initStringInfo(&dbuf);
+	initStringInfo(&hbuf);
+	format_fixed(&rt, head_id + 1, row->at, row->actor);
+	set_field(&rt.f[2], row->type, strlen(row->type));
+	set_field(&rt.f[4], db_user, strlen(db_user));
+	set_field(&rt.f[5], row->action, strlen(row->action));
+	if (row->resource)
+		set_field(&rt.f[6], row->resource, strlen(row->resource));
+	else
+		set_field(&rt.f[6], NULL, 0);
+	details_text(details, &dbuf);
+	set_field(&rt.f[7], dbuf.data, dbuf.len);
+	if (row->ip)
+	{
+		/* Canonical text: parse, then print as PostgreSQL prints inet. */
+		char	   *canon;
+
+		ip = DirectFunctionCall1(inet_in, CStringGetDatum(row->ip));
+		canon = DatumGetCString(DirectFunctionCall1(inet_out, ip));
+		set_field(&rt.f[8], canon, strlen(canon));
+	}
+	else
+		set_field(&rt.f[8], NULL, 0);
+	hash_row(&rt, prev, &hbuf, hash);
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[A_ID - 1] = Int64GetDatum(head_id + 1);
+	values[A_AT - 1] = TimestampTzGetDatum(row->at);
+	values[A_TYPE - 1] = CStringGetTextDatum(row->type);
+	values[A_ACTOR - 1] = row->actor ? UUIDPGetDatum(row->actor) : (Datum) 0;
+	nulls[A_ACTOR - 1] = row->actor ? ' ' : 'n';
+	values[A_DB_USER - 1] = DirectFunctionCall1(namein, CStringGetDatum(db_user));
+	values[A_ACTION - 1] = CStringGetTextDatum(row->action);
+	values[A_RESOURCE - 1] = row->resource ? CStringGetTextDatum(row->resource) : (Datum) 0;
+	nulls[A_RESOURCE - 1] = row->resource ? ' ' : 'n';
+	values[A_DETAILS - 1] = JsonbPGetDatum(details);
+	values[A_IP - 1] = ip;
+	nulls[A_IP - 1] = row->ip ? ' ' : 'n';
+	values[A_PREV_HASH - 1] = PointerGetDatum(make_bytea(prev, TC_HASH_LEN));
+	values[A_HASH - 1] = PointerGetDatum(make_bytea(hash, TC_HASH_LEN));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (insert_plan == NULL)
+	{
+		Oid			types[A_NATTS] = {INT8OID, TIMESTAMPTZOID, TEXTOID, UUIDOID, NAMEOID,
+		TEXTOID, TEXTOID, JSONBOID, INETOID, BYTEAOID, BYTEAOID};
+		SPIPlanPtr	p = SPI_prepare("INSERT INTO tracechain.audit_log (id, at, type, actor, db_user, "
+									"action, resource, details, ip, prev_hash, hash) "
+									"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+									A_NATTS, types);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare the audit insert");
+		insert_plan = p;
+	}
+	inserting = true;
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(insert_plan, values, nulls, false, 0);
+	}
+	PG_FINALLY();
+	{
+		inserting = false;
+	}
+	PG_END_TRY();
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
+	SPI_finish();
+	pfree(dbuf.data);
+	pfree(hbuf.data);
+	return head_id + 1;
+}
+
+/* Canonical texts of a stored row (from a heap tuple's deformed values). */
+static void
+row_text_from_values(row_text *rt, Datum *v, bool *n, StringInfo dbuf)
+{
+	format_fixed(rt, DatumGetInt64(v[A_ID - 1]), DatumGetTimestampTz(v[A_AT - 1]),
+				 n[A_ACTOR - 1] ? NULL : DatumGetUUIDP(v[A_ACTOR - 1]));
+	set_text_field(&rt->f[2], n[A_TYPE - 1] ? NULL : DatumGetTextPP(v[A_TYPE - 1]));
+	{
+		const char *u = n[A_DB_USER - 1] ? NULL : NameStr(*DatumGetName(v[A_DB_USER - 1]));
+
+		set_field(&rt->f[4], u, u ? strlen(u) : 0);
+	}
+	set_text_field(&rt->f[5], n[A_ACTION - 1] ? NULL : DatumGetTextPP(v[A_ACTION - 1]));
+	set_text_field(&rt->f[6], n[A_RESOURCE - 1] ? NULL : DatumGetTextPP(v[A_RESOURCE - 1]));
+	if (n[A_DETAILS - 1])
+		set_field(&rt->f[7], NULL, 0);
+	else
+	{
+		details_text(DatumGetJsonbP(v[A_DETAILS - 1]), dbuf);
+		set_field(&rt->f[7], dbuf->data, dbuf->len);
+	}
+	if (n[A_IP - 1])
+		set_field(&rt->f[8], NULL, 0);
+	else
+	{
+		char	   *s = DatumGetCString(DirectFunctionCall1(inet_out, v[A_IP - 1]));
+
+		set_field(&rt->f[8], s, strlen(s));
+	}
+}
+
+static bool
+bytea_is_hash(Datum d, bool isnull, const uint8 **p)
+{
+	bytea	   *b;
+
+	if (isnull)
+		return false;
+	b = DatumGetByteaPP(d);
+	if (VARSIZE_ANY_EXHDR(b) != TC_HASH_LEN)
+		return false;
+	*p = (const uint8 *) VARDATA_ANY(b);
+	return true;
+}
+
+/*
+ * BEFORE trigger on audit_log.  UPDATE, DELETE and TRUNCATE are refused for
+ * everyone.  An INSERT that does not come from tc_audit_append (pg_restore,
+ * logical replication, a superuser) is accepted only when the row extends
+ * the chain exactly: next id, the head's hash as prev_hash, the right hash.
+ */
+PG_FUNCTION_INFO_V1(tc_audit_guard);
+Datum
+tc_audit_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	Datum		v[A_NATTS];
+	bool		n[A_NATTS];
+	int64		head_id;
+	uint8		prev[TC_HASH_LEN],
+				hash[TC_HASH_LEN];
+	const uint8 *row_prev,
+			   *row_hash;
+	row_text	rt;
+	StringInfoData dbuf,
+				hbuf;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "tc_audit_guard: not called as a trigger");
+	if (!TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("tracechain.audit_log is append-only"),
+				 errdetail("UPDATE, DELETE and TRUNCATE are refused for every role, its owner included.")));
+	tup = td->tg_trigtuple;
+	if (inserting)
+		return PointerGetDatum(tup);
+
+	desc = RelationGetDescr(td->tg_relation);
+	if (desc->natts != A_NATTS)
+		elog(ERROR, "tracechain.audit_log has an unexpected shape");
+	heap_deform_tuple(tup, desc, v, n);
+	lock_chain(RelationGetRelid(td->tg_relation));
+	read_head(RelationGetRelid(td->tg_relation), &head_id, prev);
+	if (n[A_ID - 1] || DatumGetInt64(v[A_ID - 1]) != head_id + 1 ||
+		!bytea_is_hash(v[A_PREV_HASH - 1], n[A_PREV_HASH - 1], &row_prev) ||
+		!bytea_is_hash(v[A_HASH - 1], n[A_HASH - 1], &row_hash) ||
+		memcmp(row_prev, prev, TC_HASH_LEN) != 0 || n[A_AT - 1])
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("row does not extend the audit chain"),
+				 errdetail("A row added to tracechain.audit_log other than through tracechain's functions must carry id %lld and the hash of row %lld as prev_hash.",
+						   (long long) head_id + 1, (long long) head_id),
+				 errhint("Write audit rows with tracechain.log_user_action(), log_system_event() or log_security_event().")));
+	initStringInfo(&dbuf);
+	initStringInfo(&hbuf);
+	row_text_from_values(&rt, v, n, &dbuf);
+	hash_row(&rt, prev, &hbuf, hash);
+	if (memcmp(hash, row_hash, TC_HASH_LEN) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("row does not extend the audit chain"),
+				 errdetail("Its hash does not match its contents.")));
+	return PointerGetDatum(tup);
+}
+
+/* Result of a chain walk. */
+typedef struct chain_result
+{
+	bool		ok;
+	int64		rows;
+	int64		first_bad;
+	int64		last_id;
+	char		reason[160];
+	uint8		last_hash[TC_HASH_LEN];
+	TimestampTz last_at;
+} chain_result;
+
+/*
+ * Walk rows from_id..to_id in id order under the transaction's snapshot,
+ * checking that ids are contiguous, that each prev_hash is the previous
+ * row's hash and that each hash matches the row.  The first row's prev_hash
+ * is checked against row from_id - 1 when that row exists, against zero when
+ * from_id is 1, and taken as given otherwise (an archived prefix).
+ */
+static void
+walk_chain(int64 from_id, int64 to_id, int64 want_id, const uint8 *want_hash,
+		   chain_result *res, bool *want_found, bool *want_match)
+{
+	Oid			relid = audit_log_relid();
+	Relation	rel;
+	Relation	idx;
+	Snapshot	snap = GetActiveSnapshot();
+	TupleTableSlot *slot;
+	IndexScanDesc scan;
+	ScanKeyData key[2];
+	int			nkeys = 0;
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "tracechain chain walk",
+												 ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldcxt;
+	StringInfoData dbuf,
+				hbuf;
+	uint8		expect_prev[TC_HASH_LEN];
+	bool		have_prev = false;
+	int64		expect_id = 0;
+
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table audit_log")));
+	rel = table_open(relid, AccessShareLock);
+	idx = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	memset(res, 0, sizeof(*res));
+	res->ok = true;
+	*want_found = *want_match = false;
+	initStringInfo(&dbuf);
+	initStringInfo(&hbuf);
+
+	/* The predecessor of from_id, if any. */
+	if (from_id > 1)
+	{
+		ScanKeyInit(&key[0], A_ID, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(from_id - 1));
+		scan = index_beginscan(rel, idx, snap, 1, 0);
+		index_rescan(scan, key, 1, NULL, 0);
+		if (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			bool		isnull;
+			const uint8 *h;
+			Datum		d = slot_getattr(slot, A_HASH, &isnull);
+
+			if (bytea_is_hash(d, isnull, &h))
+			{
+				memcpy(expect_prev, h, TC_HASH_LEN);
+				have_prev = true;
+			}
+		}
+		index_endscan(scan);
+		ExecClearTuple(slot);
+	}
+	else
+	{
+		memset(expect_prev, 0, TC_HASH_LEN);
+		have_prev = true;
+		from_id = 1;
+	}
+
+	ScanKeyInit(&key[nkeys++], A_ID, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(from_id));
+	if (to_id > 0)
+		ScanKeyInit(&key[nkeys++], A_ID, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(to_id));
+	scan = index_beginscan(rel, idx, snap, nkeys, 0);
+	index_rescan(scan, key, nkeys, NULL, 0);
+	expect_id = from_id;
+	oldcxt = MemoryContextSwitchTo(rowcxt);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		Datum	   *v;
+		bool	   *n;
+		int64		id;
+		const uint8 *row_prev,
+				   *row_hash;
+		uint8		hash[TC_HASH_LEN];
+		row_text	rt;
+
+		CHECK_FOR_INTERRUPTS();
+		slot_getallattrs(slot);
+		v = slot->tts_values;
+		n = slot->tts_isnull;
+		id = DatumGetInt64(v[A_ID - 1]);
+		res->rows++;
+		if (id != expect_id)
+		{
+			res->first_bad = id;
+			snprintf(res->reason, sizeof(res->reason),
+					 "row %lld is missing (ids jump from %lld to %lld)",
+					 (long long) expect_id, (long long) expect_id - 1, (long long) id);
+			break;
+		}
+		if (!bytea_is_hash(v[A_PREV_HASH - 1], n[A_PREV_HASH - 1], &row_prev) ||
+			!bytea_is_hash(v[A_HASH - 1], n[A_HASH - 1], &row_hash))
+		{
+			res->first_bad = id;
+			snprintf(res->reason, sizeof(res->reason), "row %lld has a malformed hash", (long long) id);
+			break;
+		}
+		if (have_prev && memcmp(row_prev, expect_prev, TC_HASH_LEN) != 0)
+		{
+			res->first_bad = id;
+			snprintf(res->reason, sizeof(res->reason),
+					 "prev_hash of row %lld does not match the hash of row %lld",
+					 (long long) id, (long long) id - 1);
+			break;
+		}
+		row_text_from_values(&rt, v, n, &dbuf);
+		hash_row(&rt, row_prev, &hbuf, hash);
+		if (memcmp(hash, row_hash, TC_HASH_LEN) != 0)
+		{
+			res->first_bad = id;
+			snprintf(res->reason, sizeof(res->reason),
+					 "hash of row %lld does not match its contents", (long long) id);
+			break;
+		}
+		if (id == want_id)
+		{
+			*want_found = true;
+			*want_match = want_hash && memcmp(hash, want_hash, TC_HASH_LEN) == 0;
+		}
+		memcpy(expect_prev, hash, TC_HASH_LEN);
+		have_prev = true;
+		res->last_id = id;
+		res->last_at = DatumGetTimestampTz(v[A_AT - 1]);
+		memcpy(res->last_hash, hash, TC_HASH_LEN);
+		expect_id = id + 1;
+		MemoryContextReset(rowcxt);
+	}
+	MemoryContextSwitchTo(oldcxt);
+	if (res->first_bad != 0)
+		res->ok = false;
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	MemoryContextDelete(rowcxt);
+}
+
+static Datum
+chain_result_datum(FunctionCallInfo fcinfo, chain_result *r)
+{
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, r->ok, r->ok};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = BoolGetDatum(r->ok);
+	values[1] = Int64GetDatum(r->rows);
+	values[2] = Int64GetDatum(r->first_bad);
+	values[3] = r->ok ? (Datum) 0 : CStringGetTextDatum(r->reason);
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+PG_FUNCTION_INFO_V1(tc_verify_audit_chain);
+Datum
+tc_verify_audit_chain(PG_FUNCTION_ARGS)
+{
+	int64		from_id = PG_ARGISNULL(0) ? 1 : PG_GETARG_INT64(0);
+	int64		to_id = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
+	chain_result r;
+	bool		f,
+				m;
+
+	if (from_id < 1 || (!PG_ARGISNULL(1) && to_id < from_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid audit id range"),
+				 errhint("from_id must be at least 1 and to_id at least from_id.")));
+	walk_chain(from_id, to_id, 0, NULL, &r, &f, &m);
+	PG_RETURN_DATUM(chain_result_datum(fcinfo, &r));
+}
+
+/* audit_digest() -> (last_id, hash, at) of the chain head, verifying nothing. */
+PG_FUNCTION_INFO_V1(tc_audit_digest);
+Datum
+tc_audit_digest(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	int			rc;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute("SELECT id, encode(hash, 'hex'), at FROM tracechain.audit_log ORDER BY id DESC LIMIT 1",
+					 true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "audit digest query failed");
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the audit log is empty")));
+	}
+	{
+		Datum		values[3];
+		bool		nulls[3];
+		HeapTupleHeader result;
+
+		for (int i = 0; i < 3; i++)
+			values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &nulls[i]);
+		/* SPI_returntuple copies the row into the caller's memory context. */
+		result = SPI_returntuple(heap_form_tuple(tupdesc, values, nulls), tupdesc);
+		SPI_finish();
+		PG_RETURN_DATUM(PointerGetDatum(result));
+	}
+}
+
+/*
+ * verify_audit_digest(last_id, hash): true when row last_id carries that
+ * hash and the chain from its first row through today's head verifies, that
+ * is, today's log extends the digest that was published.
+ */
+PG_FUNCTION_INFO_V1(tc_verify_audit_digest);
+Datum
+tc_verify_audit_digest(PG_FUNCTION_ARGS)
+{
+	int64		last_id;
+	text	   *hex;
+	uint8		want[TC_HASH_LEN];
+	chain_result r;
+	bool		found,
+				match;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("last_id and hash must not be null")));
+	last_id = PG_GETARG_INT64(0);
+	hex = PG_GETARG_TEXT_PP(1);
+	if (last_id < 1)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("last_id must be at least 1")));
+	if (VARSIZE_ANY_EXHDR(hex) != 2 * TC_HASH_LEN ||
+		tc_hex_decode(VARDATA_ANY(hex), 2 * TC_HASH_LEN, want, TC_HASH_LEN) != TC_HASH_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid audit digest hash"),
+				 errhint("A digest hash is 64 hexadecimal digits, as audit_digest() returns it.")));
+	walk_chain(1, 0, last_id, want, &r, &found, &match);
+	PG_RETURN_BOOL(r.ok && found && match);
+}
+
+/* SQL: _audit_append(type, action, resource, details, actor, ip) -> id; internal. */
+PG_FUNCTION_INFO_V1(tc_audit_append_sql);
+Datum
+tc_audit_append_sql(PG_FUNCTION_ARGS)
+{
+	tc_audit_row row;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("audit type and action must not be null")));
+	row.at = GetCurrentTimestamp();
+	row.type = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	row.action = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	row.resource = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	row.details = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	row.actor = PG_ARGISNULL(4) ? NULL : PG_GETARG_UUID_P(4);
+	row.db_user = NULL;
+	row.ip = PG_ARGISNULL(5) ? NULL : DatumGetCString(DirectFunctionCall1(inet_out, PG_GETARG_DATUM(5)));
+	PG_RETURN_INT64(tc_audit_append(&row));
+}

@@ -1,0 +1,32 @@
+/*
+ * audit.h: the only writer of tracechain.audit_log and of its hash chain.
+ *
+ * Each row's hash is SHA-256(prev_hash || canonical encoding of the row)
+ * (src/core/audit_enc.h).  Appends take the chain lock, which is held until
+ * the transaction ends, so concurrent writers can never fork the chain and a
+ * row of an aborted transaction never becomes anybody's predecessor.
+ */
+#ifndef TC_AUDIT_H
+#define TC_AUDIT_H
+
+#include "postgres.h"
+#include "datatype/timestamp.h"
+#include "utils/jsonb.h"
+#include "utils/uuid.h"
+
+typedef struct tc_audit_row
+{
+	TimestampTz at;
+	const char *type;			/* user | system | security | data */
+	const pg_uuid_t *actor;		/* NULL for none */
+	const char *db_user;		/* NULL: the session user */
+	const char *action;
+	const char *resource;		/* NULL for none */
+	Jsonb	   *details;		/* NULL: {} */
+	const char *ip;				/* inet text, NULL for none */
+} tc_audit_row;
+
+/* Append one row in the current transaction; returns its id. */
+extern int64 tc_audit_append(const tc_audit_row *row);
+
+#endif

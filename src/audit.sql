@@ -1,0 +1,147 @@
+-- audit.sql: the append-only, hash-chained audit log (audit.c).
+
+CREATE TABLE audit_log (
+  id         bigint      PRIMARY KEY,
+  at         timestamptz NOT NULL,
+  type       text        NOT NULL CHECK (type IN ('user', 'system', 'security', 'data')),
+  actor      uuid,
+  db_user    name        NOT NULL,
+  action     text        NOT NULL,
+  resource   text,
+  details    jsonb       NOT NULL DEFAULT '{}',
+  ip         inet,
+  prev_hash  bytea       NOT NULL CHECK (octet_length(prev_hash) = 32),
+  hash       bytea       NOT NULL CHECK (octet_length(hash) = 32)
+);
+CREATE INDEX audit_log_actor_at ON audit_log (actor, at);
+COMMENT ON TABLE audit_log IS
+'Append-only, hash-chained audit trail: hash = SHA-256(prev_hash || canonical encoding of the row); see the README for the encoding';
+COMMENT ON COLUMN audit_log.id IS 'Position in the chain: 1, 2, 3, ... without gaps';
+COMMENT ON COLUMN audit_log.at IS 'When the event happened (for queued security events, before it was written)';
+COMMENT ON COLUMN audit_log.type IS 'user, system, security or data';
+COMMENT ON COLUMN audit_log.actor IS 'The principal that acted, if any';
+COMMENT ON COLUMN audit_log.db_user IS 'The database session user that acted';
+COMMENT ON COLUMN audit_log.prev_hash IS 'hash of row id - 1 (32 zero bytes for row 1)';
+-- pg_dump keeps the rows, in chain order so that a restore extends the chain row by row.
+SELECT pg_catalog.pg_extension_config_dump('audit_log', 'ORDER BY id');
+
+CREATE FUNCTION _audit_guard() RETURNS trigger
+LANGUAGE C AS 'MODULE_PATHNAME', 'tc_audit_guard';
+COMMENT ON FUNCTION _audit_guard() IS
+'Internal: refuses UPDATE, DELETE and TRUNCATE of audit_log; accepts a direct INSERT only when it extends the chain';
+CREATE TRIGGER audit_log_guard BEFORE INSERT OR UPDATE OR DELETE ON audit_log
+  FOR EACH ROW EXECUTE FUNCTION _audit_guard();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+  FOR EACH STATEMENT EXECUTE FUNCTION _audit_guard();
+-- Fire on replicas too (logical replication applies rows with session_replication_role = replica).
+ALTER TABLE audit_log ENABLE ALWAYS TRIGGER audit_log_guard;
+ALTER TABLE audit_log ENABLE ALWAYS TRIGGER audit_log_no_truncate;
+
+CREATE FUNCTION _audit_append(type text, action text, resource text, details jsonb,
+                              actor uuid, ip inet)
+RETURNS bigint
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'tc_audit_append_sql';
+COMMENT ON FUNCTION _audit_append(text, text, text, jsonb, uuid, inet) IS
+'Internal: append one row to the audit chain in the current transaction; callable by the extension owner only';
+
+CREATE FUNCTION _check_label(what text, value text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF value IS NULL OR value = '' THEN
+    RAISE EXCEPTION '% must not be empty', what USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF length(value) > 200 OR value ~ '[[:cntrl:]]' THEN
+    RAISE EXCEPTION '% is not a valid label', what
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use at most 200 characters and no control characters.';
+  END IF;
+END $$;
+COMMENT ON FUNCTION _check_label(text, text) IS 'Internal: validate an action, event or resource name';
+
+CREATE FUNCTION _check_details(details jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF details IS NULL THEN
+    RETURN '{}';
+  END IF;
+  IF jsonb_typeof(details) <> 'object' THEN
+    RAISE EXCEPTION 'details must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  RETURN details;
+END $$;
+COMMENT ON FUNCTION _check_details(jsonb) IS 'Internal: validate audit details (a JSON object, {} for null)';
+
+CREATE FUNCTION log_user_action(actor uuid, action text, resource text, details jsonb DEFAULT '{}')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp AS $$
+BEGIN
+  PERFORM _check_label('action', action);
+  IF resource IS NOT NULL THEN PERFORM _check_label('resource', resource); END IF;
+  RETURN _audit_append('user', action, resource, _check_details(details),
+                       coalesce(actor, current_principal()), NULL);
+END $$;
+COMMENT ON FUNCTION log_user_action(uuid, text, text, jsonb) IS
+'Append a user action to the audit chain (actor defaults to the current principal); returns the row id';
+
+CREATE FUNCTION log_system_event(event text, details jsonb DEFAULT '{}', severity text DEFAULT 'info')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp AS $$
+BEGIN
+  PERFORM _check_label('event', event);
+  IF severity IS NULL OR severity NOT IN ('debug', 'info', 'notice', 'warning', 'error', 'critical') THEN
+    RAISE EXCEPTION 'invalid severity "%"', severity
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use debug, info, notice, warning, error or critical.';
+  END IF;
+  RETURN _audit_append('system', event, NULL,
+                       _check_details(details) || jsonb_build_object('severity', severity),
+                       current_principal(), NULL);
+END $$;
+COMMENT ON FUNCTION log_system_event(text, jsonb, text) IS
+'Append a system event with a severity to the audit chain; returns the row id';
+
+CREATE FUNCTION log_security_event(event text, details jsonb DEFAULT '{}')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp AS $$
+BEGIN
+  PERFORM _check_label('event', event);
+  RETURN _audit_append('security', event, NULL, _check_details(details), current_principal(), NULL);
+END $$;
+COMMENT ON FUNCTION log_security_event(text, jsonb) IS
+'Append a security event to the audit chain in the current transaction; returns the row id (tracechain''s own failure events are queued so they survive a rollback)';
+
+CREATE FUNCTION verify_audit_chain(from_id bigint DEFAULT NULL, to_id bigint DEFAULT NULL,
+                                   OUT ok boolean, OUT rows_checked bigint,
+                                   OUT first_bad_id bigint, OUT reason text)
+RETURNS record
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'tc_verify_audit_chain';
+COMMENT ON FUNCTION verify_audit_chain(bigint, bigint) IS
+'Recompute the chain from from_id to to_id (default: all): contiguous ids, each prev_hash the previous hash, each hash the row''s; reports the first bad row';
+
+CREATE FUNCTION audit_digest(OUT last_id bigint, OUT hash text, OUT at timestamptz)
+RETURNS record
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'tc_audit_digest';
+COMMENT ON FUNCTION audit_digest() IS
+'The chain head (id, hex hash, time): publish it outside the database to detect a later rewrite';
+
+CREATE FUNCTION verify_audit_digest(last_id bigint, hash text)
+RETURNS boolean
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'tc_verify_audit_digest';
+COMMENT ON FUNCTION verify_audit_digest(bigint, text) IS
+'True when row last_id has that hash and the whole chain through today''s head verifies: today''s log extends the published digest';
+
+CREATE FUNCTION audit_trail(actor uuid, from_at timestamptz DEFAULT NULL, to_at timestamptz DEFAULT NULL)
+RETURNS SETOF audit_log
+LANGUAGE sql STABLE SET search_path = pg_catalog, tracechain, pg_temp AS $$
+  SELECT * FROM tracechain.audit_log a
+   WHERE a.actor = audit_trail.actor
+     AND (from_at IS NULL OR a.at >= from_at)
+     AND (to_at IS NULL OR a.at < to_at)
+   ORDER BY a.id
+$$;
+COMMENT ON FUNCTION audit_trail(uuid, timestamptz, timestamptz) IS
+'Every audit row of one actor in [from_at, to_at), in chain order';

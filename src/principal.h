@@ -1,0 +1,28 @@
+/*
+ * principal.h: the current principal of this backend's transaction.
+ *
+ * Set only by tracechain.authenticate() (through _set_principal, which no
+ * role but the extension's owner may call), kept in backend memory rather
+ * than in a setting a client could SET, and cleared at the end of every
+ * transaction, so a connection handed to another client by a
+ * transaction-mode pooler carries nothing over.
+ */
+#ifndef TC_PRINCIPAL_H
+#define TC_PRINCIPAL_H
+
+#include "postgres.h"
+#include "utils/uuid.h"
+
+/* The current principal, or NULL when none. */
+extern const pg_uuid_t *tc_current_principal(void);
+
+/* The current session's id (0 when none) and assurance level (0 when none). */
+extern int64 tc_current_session_id(void);
+extern int	tc_current_aal(void);
+
+/* Raise the current session's assurance level (after MFA) for this transaction. */
+extern void tc_set_current_aal(int aal);
+
+extern void tc_principal_init(void);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * tracechain.c: module magic and _PG_init, which only initializes each
+ * module and service.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "audit.h"
+#include "events.h"
+#include "keys.h"
+#include "principal.h"
+#include "shmem.h"
+#include "worker.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	tc_shmem_init();
+	tc_keys_init();
+	tc_worker_init();			/* defines tracechain.database, used by events */
+	tc_events_init();
+	tc_principal_init();
+	tc_worker_add_job("flush events", tc_events_flush_job);
+	MarkGUCPrefixReserved("tracechain");
+}
