@@ -3,7 +3,9 @@
 # Everything runs as root; PostgreSQL itself runs as the unprivileged OS user
 # "postgres" that Debian's package creates.
 
-PG_BIN=/usr/lib/postgresql/15/bin
+# PG_CONFIG may point at another (relocated) PostgreSQL 15 installation.
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PG_BIN=$(dirname "$PG_CONFIG")
 PGUSER_OS=postgres
 PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-pgaudit postgresql-contrib
           libssl-dev libsecp256k1-dev liboath-dev libqrencode-dev oathtool
@@ -35,8 +37,8 @@ install_deps() {
 
 build_install() {
   echo "== building and installing tracechain"
-  make -s -C "$1" PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config COPT="-Werror" >/dev/null
-  make -s -C "$1" PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config install >/dev/null
+  make -s -C "$1" PG_CONFIG="$PG_CONFIG" COPT="-Werror" >/dev/null
+  make -s -C "$1" PG_CONFIG="$PG_CONFIG" install >/dev/null
 }
 
 # new_cluster DATADIR PORT DBNAME: initdb, a fresh 0600 master key, tracechain preloaded.

@@ -145,3 +145,12 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, tracechain, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION audit_trail(uuid, timestamptz, timestamptz) IS
 'Every audit row of one actor in [from_at, to_at), in chain order';
+
+GRANT SELECT ON audit_log TO tracechain_auditor, tracechain_admin;
+GRANT EXECUTE ON FUNCTION
+  verify_audit_chain(bigint, bigint), audit_digest(), verify_audit_digest(bigint, text),
+  audit_trail(uuid, timestamptz, timestamptz)
+TO tracechain_auditor, tracechain_admin;
+GRANT EXECUTE ON FUNCTION log_user_action(uuid, text, text, jsonb) TO tracechain_app;
+GRANT EXECUTE ON FUNCTION log_system_event(text, jsonb, text), log_security_event(text, jsonb)
+TO tracechain_app, tracechain_admin;

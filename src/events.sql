@@ -28,3 +28,7 @@ COMMENT ON FUNCTION _worker_status() IS 'Internal: the row behind the worker_sta
 CREATE VIEW worker_status AS SELECT * FROM _worker_status();
 COMMENT ON VIEW worker_status IS
 'The tracechain background worker: pid (null when not running), last run, event queue counters, job errors';
+
+GRANT EXECUTE ON FUNCTION events_flush_wait(int) TO tracechain_admin;
+GRANT EXECUTE ON FUNCTION _worker_status() TO tracechain_admin, tracechain_auditor;
+GRANT SELECT ON worker_status TO tracechain_admin, tracechain_auditor;

@@ -7,3 +7,5 @@ LANGUAGE C VOLATILE STRICT
 AS 'MODULE_PATHNAME', 'tc_master_key_status';
 COMMENT ON FUNCTION master_key_status() IS
 'Whether a master key is configured (file or command), a fingerprint that identifies it without revealing it, and whether sealing works; a load error is shown as a WARNING';
+
+GRANT EXECUTE ON FUNCTION master_key_status() TO tracechain_admin;

@@ -283,3 +283,16 @@ BEGIN
   RETURN v_n;
 END $$;
 COMMENT ON FUNCTION revoke_sessions(uuid) IS 'Revoke every live session of a principal; returns how many; audited';
+
+GRANT SELECT ON principals TO tracechain_app, tracechain_admin;
+GRANT SELECT ON sessions TO tracechain_admin;
+GRANT EXECUTE ON FUNCTION current_principal(), current_aal()
+TO tracechain_app, tracechain_auditor, tracechain_admin;
+GRANT EXECUTE ON FUNCTION
+  principal_create(text, text, text), session_create(uuid, interval, inet, text),
+  session_verify(text), session_revoke(text), revoke_sessions(uuid), authenticate(text),
+  current_session_id()
+TO tracechain_app;
+GRANT EXECUTE ON FUNCTION principal_create(text, text, text), principal_set_status(uuid, text),
+  revoke_sessions(uuid)
+TO tracechain_admin;
