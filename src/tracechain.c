@@ -27,5 +27,6 @@ _PG_init(void)
 	tc_events_init();
 	tc_principal_init();
 	tc_worker_add_job("flush events", tc_events_flush_job);
+	tc_audit_intake_init();
 	MarkGUCPrefixReserved("tracechain");
 }
