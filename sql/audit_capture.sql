@@ -91,11 +91,13 @@ SELECT verify_audit_digest(last_id, hash) FROM audit_digests ORDER BY last_id DE
 -- Only administrators install capture.
 CREATE ROLE tc_capture_app;
 GRANT tracechain_app TO tc_capture_app;
+GRANT USAGE ON SCHEMA capture_test TO tc_capture_app;
 SET ROLE tc_capture_app;
 SELECT tracechain.audit_table('capture_test.bulk');
 SELECT tracechain.audit_seal();
 SELECT count(*) FROM tracechain.audit_pending;
 RESET ROLE;
+REVOKE USAGE ON SCHEMA capture_test FROM tc_capture_app;
 DROP ROLE tc_capture_app;
 SELECT unaudit_table('capture_test.accounts');
 SELECT unaudit_table('capture_test.bulk');

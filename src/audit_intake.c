@@ -22,6 +22,8 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -42,6 +44,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "audit.h"
@@ -56,6 +59,24 @@ static bool sealing = false;
 static int	seal_max_per_run = 100000;
 static int	digest_interval_s = 60;
 
+/* The owner of tracechain.audit_pending (the extension's owner). */
+static Oid
+pending_owner(void)
+{
+	Oid			relid = get_relname_relid("audit_pending", get_namespace_oid("tracechain", false));
+	HeapTuple	tup;
+	Oid			owner;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "tracechain.audit_pending does not exist");
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
 /* Insert one row into audit_pending (caller is connected to SPI). */
 static int64
 enqueue_spi(const tc_audit_row *row)
@@ -64,7 +85,7 @@ enqueue_spi(const tc_audit_row *row)
 	char		n[8];
 	const char *db_user = row->db_user ? row->db_user : GetUserNameFromId(GetSessionUserId(), false);
 	bool		isnull;
-	int			rc;
+	volatile int rc;
 
 	if (enqueue_plan == NULL)
 	{
@@ -89,7 +110,29 @@ enqueue_spi(const tc_audit_row *row)
 	v[6] = row->details ? JsonbPGetDatum(row->details) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
 	v[7] = row->ip ? DirectFunctionCall1(inet_in, CStringGetDatum(row->ip)) : (Datum) 0;
 	n[7] = row->ip ? ' ' : 'n';
-	rc = SPI_execute_plan(enqueue_plan, v, n, false, 1);
+	/*
+	 * Insert as the owner of audit_pending: the capture trigger runs as
+	 * whoever changed the audited table, who has no right on tracechain's
+	 * tables.  (Not SECURITY DEFINER on the trigger: that would set
+	 * search_path on every statement of every audited table.)
+	 */
+	{
+		Oid			save_uid;
+		int			save_ctx;
+		Oid			owner = pending_owner();
+
+		GetUserIdAndSecContext(&save_uid, &save_ctx);
+		SetUserIdAndSecContext(owner, save_ctx | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+		PG_TRY();
+		{
+			rc = SPI_execute_plan(enqueue_plan, v, n, false, 1);
+		}
+		PG_FINALLY();
+		{
+			SetUserIdAndSecContext(save_uid, save_ctx);
+		}
+		PG_END_TRY();
+	}
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "audit intake insert failed: %s", SPI_result_code_string(rc));
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

@@ -34,9 +34,10 @@ LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'tc_audit_enqueue_sql';
 COMMENT ON FUNCTION _audit_enqueue(text, text, text, jsonb, uuid, inet) IS
 'Internal: queue an audit row in the current transaction without the chain lock; the worker chains it after commit';
 
+-- Not SECURITY DEFINER: it runs as whoever changed the audited table and
+-- switches to the extension owner only for its own insert into audit_pending.
 CREATE FUNCTION _audit_capture() RETURNS trigger
-LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp
-AS 'MODULE_PATHNAME', 'tc_audit_capture';
+LANGUAGE C AS 'MODULE_PATHNAME', 'tc_audit_capture';
 COMMENT ON FUNCTION _audit_capture() IS
 'Internal: statement-level capture trigger installed by audit_table(): one data row per changed row, old and new values';
 
