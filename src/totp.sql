@@ -322,8 +322,16 @@ BEGIN
   PERFORM _totp_attempt_ok(v_me);
   UPDATE sessions s SET aal = 2 WHERE s.id = current_session_id() AND s.aal < 2;
   PERFORM _totp_raise_aal();
-  PERFORM _audit_append('security', 'totp.verify', 'principal:' || v_me,
-                        jsonb_build_object('method', v_method, 'session', current_session_id()), v_me, NULL);
+  IF current_setting('tracechain.totp_audit_success_async')::boolean THEN
+    -- Through the event queue: no audit-chain lock held to commit (scales with clients).
+    PERFORM _record_event('security', 'totp.verify', 'principal:' || v_me,
+                          jsonb_build_object('method', v_method, 'session', current_session_id(),
+                                             'step', v_step, 'async', true), v_me, NULL);
+  ELSE
+    PERFORM _audit_append('security', 'totp.verify', 'principal:' || v_me,
+                          jsonb_build_object('method', v_method, 'session', current_session_id(),
+                                             'step', v_step), v_me, NULL);
+  END IF;
   RETURN true;
 END $$;
 COMMENT ON FUNCTION totp_verify(text, uuid) IS
