@@ -322,7 +322,7 @@ BEGIN
   PERFORM _totp_attempt_ok(v_me);
   UPDATE sessions s SET aal = 2 WHERE s.id = current_session_id() AND s.aal < 2;
   PERFORM _totp_raise_aal();
-  IF current_setting('tracechain.totp_audit_success_async')::boolean THEN
+  IF coalesce(current_setting('tracechain.totp_audit_success_async', true)::boolean, false) THEN
     -- Through the event queue: no audit-chain lock held to commit (scales with clients).
     PERFORM _record_event('security', 'totp.verify', 'principal:' || v_me,
                           jsonb_build_object('method', v_method, 'session', current_session_id(),
