@@ -27,7 +27,8 @@ EXTRA_CLEAN = tracechain--1.0.sql $(UNIT_TESTS) results regression.diffs regress
 PG_CONFIG  ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/core
 PG_CFLAGS   = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wmissing-prototypes
-SHLIB_LINK  = -lcrypto -lsecp256k1 -loath
+# += so that a mk/NN-module.mk can add its libraries (it is included above).
+SHLIB_LINK += -lcrypto -lsecp256k1 -loath
 
 REGRESS_OPTS   = --use-existing
 ISOLATION_OPTS = --use-existing
