@@ -63,7 +63,6 @@ static int	totp_window = 1;
 static int	totp_max_failures = 5;
 static int	totp_lockout_s = 900;
 static int	totp_lockout_slots = 4096;
-static bool totp_audit_success_async = false;
 
 /* ---------------------------------------------------------------------- */
 /* Shared-memory lockout table                                             */
@@ -846,13 +845,6 @@ tc_totp_init(void)
 							"How long a TOTP factor stays locked after too many failures.",
 							NULL, &totp_lockout_s, 900, 1, 7 * 86400,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
-	DefineCustomBoolVariable("tracechain.totp_audit_success_async",
-							 "Audit accepted TOTP codes through the event queue instead of in the verifying transaction.",
-							 "Off: the audit row commits with the verification, holding the audit chain lock until commit, "
-							 "which serializes verifications.  On: the row is queued like a failure, survives a rollback, "
-							 "and verifications scale with clients.",
-							 &totp_audit_success_async, false,
-							 PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("tracechain.totp_lockout_slots",
 							"Principals the shared-memory TOTP lockout table can track at once.",
 							NULL, &totp_lockout_slots, 4096, LOCK_PROBES, 1024 * 1024,

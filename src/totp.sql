@@ -322,16 +322,12 @@ BEGIN
   PERFORM _totp_attempt_ok(v_me);
   UPDATE sessions s SET aal = 2 WHERE s.id = current_session_id() AND s.aal < 2;
   PERFORM _totp_raise_aal();
-  IF coalesce(current_setting('tracechain.totp_audit_success_async', true)::boolean, false) THEN
-    -- Through the event queue: no audit-chain lock held to commit (scales with clients).
-    PERFORM _record_event('security', 'totp.verify', 'principal:' || v_me,
-                          jsonb_build_object('method', v_method, 'session', current_session_id(),
-                                             'step', v_step, 'async', true), v_me, NULL);
-  ELSE
-    PERFORM _audit_append('security', 'totp.verify', 'principal:' || v_me,
-                          jsonb_build_object('method', v_method, 'session', current_session_id(),
-                                             'step', v_step), v_me, NULL);
-  END IF;
+  -- The success row commits with this transaction but takes no chain lock:
+  -- the worker seals it into the chain (audit_intake), so verifications of
+  -- different principals do not queue behind each other.
+  PERFORM _audit_enqueue('security', 'totp.verify', 'principal:' || v_me,
+                         jsonb_build_object('method', v_method, 'session', current_session_id(),
+                                            'step', v_step), v_me, NULL);
   RETURN true;
 END $$;
 COMMENT ON FUNCTION totp_verify(text, uuid) IS
