@@ -210,6 +210,7 @@ SELECT pg_temp.try(q) FROM (VALUES
 
 -- The trail: every attempt audited, failures as rollback-proof security events; no secret in it.
 SELECT events_flush_wait(10000) AS flushed;
+SELECT audit_seal() >= 0 AS sealed;   -- totp.verify rows go through the audit intake
 SELECT action, details->>'reason' AS reason, count(*)
   FROM audit_log WHERE action LIKE 'totp.%' AND actor IN (SELECT id FROM pg_temp.users)
  GROUP BY 1, 2 ORDER BY 1, 2;
