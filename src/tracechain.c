@@ -12,6 +12,7 @@
 #include "keys.h"
 #include "principal.h"
 #include "shmem.h"
+#include "siwe_login.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -26,6 +27,7 @@ _PG_init(void)
 	tc_worker_init();			/* defines tracechain.database, used by events */
 	tc_events_init();
 	tc_principal_init();
+	tc_siwe_init();
 	tc_worker_add_job("flush events", tc_events_flush_job);
 	MarkGUCPrefixReserved("tracechain");
 }
