@@ -214,29 +214,6 @@ tc_siwe_valid_uri(const char *s, size_t len)
 	return valid_path(s + i, hier_end - i);
 }
 
-int
-tc_uri_authority(const char *s, size_t len, tc_span *scheme, tc_span *authority)
-{
-	const char *colon = memchr(s, ':', len);
-	size_t		a,
-				e;
-
-	if (colon == NULL)
-		return 0;
-	scheme->p = s;
-	scheme->len = (size_t) (colon - s);
-	a = scheme->len + 1;
-	if (len - a < 2 || s[a] != '/' || s[a + 1] != '/')
-		return 0;
-	a += 2;
-	e = a;
-	while (e < len && s[e] != '/' && s[e] != '?' && s[e] != '#')
-		e++;
-	authority->p = s + a;
-	authority->len = e - a;
-	return 1;
-}
-
 /* statement: printable ASCII except " % < > \ ^ ` { | } (the EIP's reserved / unreserved / " "). */
 int
 tc_siwe_valid_statement(const char *s, size_t len)

@@ -80,12 +80,6 @@ int			tc_siwe_valid_nonce(const char *s, size_t len);
 int			tc_siwe_valid_request_id(const char *s, size_t len);
 
 /*
- * Split a URI into scheme and authority ("//" form only); 1 when it has an
- * authority.  The URI must be valid.
- */
-int			tc_uri_authority(const char *s, size_t len, tc_span *scheme, tc_span *authority);
-
-/*
  * RFC 3339 date-time to microseconds since the Unix epoch (the fraction is
  * truncated to microseconds); 0, or -1 when malformed or out of range.
  */
