@@ -183,7 +183,8 @@ main(int argc, char **argv)
 		size_t		need;
 
 		rows++;
-		if (nf != NCOL || !f[0].ptr || sscanf(f[0].ptr, "%lld", &id) != 1 || !f[1].ptr ||
+		if (nf != NCOL || !f[0].ptr || f[0].len == 0 || f[0].len > 18 ||
+			!digits(f[0].ptr, f[0].len, 0, (int) f[0].len, &id) || !f[1].ptr ||
 			!parse_timestamp(f[1].ptr, f[1].len, &at) ||
 			!parse_hash(&f[9], row_prev) || !parse_hash(&f[10], row_hash))
 		{

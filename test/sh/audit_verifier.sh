@@ -12,7 +12,7 @@ $PSQL -c "SET timezone = 'UTC'" -c "\\copy (SELECT id, at, type, actor, db_user,
 ./tools/tc-verify "$out/audit.csv" "$id" "$hash"
 # Tamper: change one row's details in the export.
 victim=$((id / 2 + 1))
-awk -v v="$victim" -F, 'BEGIN{OFS=","} NR > 1 && $1 == v && !done { sub(/\{/, "{\"tampered\": true, "); done=1 } {print}' "$out/audit.csv" > "$out/tampered.csv"
+awk -v v="$victim" -F, 'BEGIN{OFS=","} NR > 1 && $1 == v && !done { sub(/\{/, "{\"\"tampered\"\": true, "); done=1 } {print}' "$out/audit.csv" > "$out/tampered.csv"
 if res=$(./tools/tc-verify "$out/tampered.csv"); then echo "tampered export accepted: $res"; exit 1; fi
 echo "$res"
 echo "$res" | grep -q "row $victim"
