@@ -49,6 +49,7 @@ enum
 
 static SPIPlanPtr insert_plan = NULL;
 static bool inserting = false;	/* tc_audit_append's own INSERT is running */
+static bool archiving = false;	/* audit_archive's own DELETE is running */
 static EVP_MD_CTX *md_ctx = NULL;
 static EVP_MD *md_sha256 = NULL;
 
@@ -397,6 +398,8 @@ tc_audit_guard(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "tc_audit_guard: not called as a trigger");
+	if (archiving && TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		return PointerGetDatum(td->tg_trigtuple);
 	if (!TRIGGER_FIRED_BY_INSERT(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -412,6 +415,17 @@ tc_audit_guard(PG_FUNCTION_ARGS)
 	heap_deform_tuple(tup, desc, v, n);
 	lock_chain(RelationGetRelid(td->tg_relation));
 	read_head(RelationGetRelid(td->tg_relation), &head_id, prev);
+	/*
+	 * Into an empty log (a restore of a log whose prefix was archived), the
+	 * first row may start past 1: its link is then checked against the
+	 * archive anchor by verify_audit_chain, not here.
+	 */
+	if (head_id == 0 && !n[A_ID - 1] && DatumGetInt64(v[A_ID - 1]) > 1 &&
+		bytea_is_hash(v[A_PREV_HASH - 1], n[A_PREV_HASH - 1], &row_prev))
+	{
+		head_id = DatumGetInt64(v[A_ID - 1]) - 1;
+		memcpy(prev, row_prev, TC_HASH_LEN);
+	}
 	if (n[A_ID - 1] || DatumGetInt64(v[A_ID - 1]) != head_id + 1 ||
 		!bytea_is_hash(v[A_PREV_HASH - 1], n[A_PREV_HASH - 1], &row_prev) ||
 		!bytea_is_hash(v[A_HASH - 1], n[A_HASH - 1], &row_hash) ||
@@ -519,7 +533,8 @@ check_row(chain_walk *w, Datum *v, bool *n)
 }
 
 static void
-walk_reset(chain_walk *w, chain_result *res, int64 from_id, int64 want_id, const uint8 *want_hash)
+walk_reset(chain_walk *w, chain_result *res, int64 from_id, int64 want_id, const uint8 *want_hash,
+		   const uint8 *anchor)
 {
 	memset(res, 0, sizeof(*res));
 	res->ok = true;
@@ -530,6 +545,11 @@ walk_reset(chain_walk *w, chain_result *res, int64 from_id, int64 want_id, const
 	w->want_found = w->want_match = false;
 	memset(w->expect_prev, 0, TC_HASH_LEN);
 	w->have_prev = (from_id == 1);
+	if (anchor)
+	{
+		memcpy(w->expect_prev, anchor, TC_HASH_LEN);
+		w->have_prev = true;
+	}
 }
 
 /*
@@ -579,7 +599,7 @@ walk_index(Relation rel, Relation idx, Snapshot snap, int64 from_id, int64 to_id
 	MemoryContext oldcxt;
 
 	/* The predecessor of from_id, if any, anchors the walk. */
-	if (from_id > 1)
+	if (from_id > 1 && !w->have_prev)
 	{
 		ScanKeyInit(&key[0], A_ID, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(from_id - 1));
 		scan = index_beginscan(rel, idx, snap, 1, 0);
@@ -627,31 +647,116 @@ walk_index(Relation rel, Relation idx, Snapshot snap, int64 from_id, int64 to_id
  * exists, against zero when from_id is 1, and taken as given otherwise (an
  * archived prefix).
  */
-static void
-walk_chain(int64 from_id, int64 to_id, int64 want_id, const uint8 *want_hash,
-		   chain_result *res, bool *want_found, bool *want_match)
+/* The hash recorded when rows up to through_id were archived; false when none. */
+static bool
+anchor_hash(int64 through_id, uint8 out[TC_HASH_LEN])
 {
-	Oid			relid = audit_log_relid();
+	bool		found = false;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT hash FROM tracechain.audit_anchors WHERE through_id = $1",
+							  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(through_id)}, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		const uint8 *h;
+
+		if (bytea_is_hash(d, isnull, &h))
+		{
+			memcpy(out, h, TC_HASH_LEN);
+			found = true;
+		}
+	}
+	SPI_finish();
+	return found;
+}
+
+static int64
+first_id(const char *table)
+{
+	int64		id = 0;
+	char		sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT min(id) FROM tracechain.%s", table);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(sql, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			id = DatumGetInt64(d);
+	}
+	SPI_finish();
+	return id;
+}
+
+/*
+ * Walk rows from_id..to_id (to_id 0: to the end) of audit_log, or of
+ * audit_archive when `archive`, in id order under the transaction's snapshot,
+ * checking that ids are contiguous, that each prev_hash is the previous
+ * row's hash and that each hash matches the row.  The first row's prev_hash
+ * is checked against row from_id - 1, or against zero for row 1, or, when
+ * the rows before it were archived, against the anchor recorded then.
+ */
+static void
+walk_chain_in(bool archive, int64 from_id, int64 to_id, int64 want_id, const uint8 *want_hash,
+			  chain_result *res, bool *want_found, bool *want_match)
+{
+	const char *table = archive ? "audit_archive" : "audit_log";
+	Oid			relid = get_relname_relid(table, get_namespace_oid("tracechain", false));
 	Relation	rel;
 	Relation	idx;
 	Snapshot	snap = GetActiveSnapshot();
 	MemoryContext rowcxt;
 	chain_walk	w;
+	bool		whole = (from_id == 1 && to_id == 0);
+	uint8		anchor[TC_HASH_LEN];
+	bool		have_anchor = false;
 
+	if (!OidIsValid(relid))
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("tracechain.%s does not exist", table)));
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for table audit_log")));
+				 errmsg("permission denied for table %s", table)));
+
+	/* After archiving, the live chain starts past row 1, at an anchor. */
+	if (whole)
+	{
+		int64		first = first_id(table);
+
+		if (first > 1)
+		{
+			from_id = first;
+			have_anchor = !archive && anchor_hash(first - 1, anchor);
+			if (!have_anchor)
+			{
+				memset(res, 0, sizeof(*res));
+				res->first_bad = first;
+				snprintf(res->reason, sizeof(res->reason),
+						 "rows 1 to %lld are missing and no archive anchor covers them", (long long) first - 1);
+				*want_found = *want_match = false;
+				return;
+			}
+		}
+	}
+	else if (from_id > 1 && !archive)
+		have_anchor = anchor_hash(from_id - 1, anchor);
+
 	rel = table_open(relid, AccessShareLock);
 	idx = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "tracechain chain walk", ALLOCSET_DEFAULT_SIZES);
 	initStringInfo(&w.dbuf);
 	initStringInfo(&w.hbuf);
 
-	walk_reset(&w, res, from_id, want_id, want_hash);
-	if (from_id != 1 || to_id != 0 || !walk_heap(rel, snap, &w, rowcxt))
+	walk_reset(&w, res, from_id, want_id, want_hash, have_anchor ? anchor : NULL);
+	if (!whole || !walk_heap(rel, snap, &w, rowcxt))
 	{
-		walk_reset(&w, res, from_id, want_id, want_hash);
+		walk_reset(&w, res, from_id, want_id, want_hash, have_anchor ? anchor : NULL);
 		walk_index(rel, idx, snap, from_id, to_id, &w, rowcxt);
 	}
 	if (res->first_bad != 0)
@@ -661,6 +766,13 @@ walk_chain(int64 from_id, int64 to_id, int64 want_id, const uint8 *want_hash,
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	MemoryContextDelete(rowcxt);
+}
+
+static void
+walk_chain(int64 from_id, int64 to_id, int64 want_id, const uint8 *want_hash,
+		   chain_result *res, bool *want_found, bool *want_match)
+{
+	walk_chain_in(false, from_id, to_id, want_id, want_hash, res, want_found, want_match);
 }
 
 static Datum
@@ -787,4 +899,125 @@ tc_audit_append_sql(PG_FUNCTION_ARGS)
 	row.db_user = NULL;
 	row.ip = PG_ARGISNULL(5) ? NULL : DatumGetCString(DirectFunctionCall1(inet_out, PG_GETARG_DATUM(5)));
 	PG_RETURN_INT64(tc_audit_append(&row));
+}
+
+/*
+ * SQL: audit_archive(before) -> rows archived.  Moves the oldest rows (the
+ * longest prefix of the chain whose rows are all older than `before`, always
+ * keeping the newest row) to audit_archive, after verifying them, and
+ * records the hash of the last one in audit_anchors, from which the rest of
+ * the chain keeps verifying.
+ */
+PG_FUNCTION_INFO_V1(tc_audit_archive);
+Datum
+tc_audit_archive(PG_FUNCTION_ARGS)
+{
+	TimestampTz before;
+	tc_chain	chain;
+	int64		first,
+				through,
+				nrows;
+	chain_result r;
+	bool		f,
+				m;
+	tc_audit_row row;
+	StringInfoData det;
+	volatile int rc = 0;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("before must not be null")));
+	before = PG_GETARG_TIMESTAMPTZ(0);
+	tc_chain_open(&chain);
+	first = first_id("audit_log");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT coalesce((SELECT min(id) - 1 FROM tracechain.audit_log WHERE at >= $1), $2)",
+							  2, (Oid[]) {TIMESTAMPTZOID, INT8OID},
+							  (Datum[]) {TimestampTzGetDatum(before), Int64GetDatum(chain.head_id - 1)},
+							  NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not find the rows to archive");
+	{
+		bool		isnull;
+
+		through = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	through = Min(through, chain.head_id - 1);	/* the head stays: appends chain onto it */
+	if (first == 0 || through < first)
+	{
+		SPI_finish();
+		PG_RETURN_INT64(0);
+	}
+	walk_chain_in(false, first, through, 0, NULL, &r, &f, &m);
+	if (!r.ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the audit chain does not verify: %s", r.reason),
+				 errhint("Nothing was archived.  Investigate with verify_audit_chain().")));
+	nrows = through - first + 1;
+	if (SPI_execute_with_args("INSERT INTO tracechain.audit_archive SELECT * FROM tracechain.audit_log "
+							  "WHERE id BETWEEN $1 AND $2", 2, (Oid[]) {INT8OID, INT8OID},
+							  (Datum[]) {Int64GetDatum(first), Int64GetDatum(through)}, NULL, false, 0) != SPI_OK_INSERT ||
+		SPI_processed != (uint64) nrows)
+		elog(ERROR, "could not copy rows to audit_archive");
+	if (SPI_execute_with_args("INSERT INTO tracechain.audit_anchors (through_id, hash, rows) "
+							  "SELECT id, hash, $2 FROM tracechain.audit_log WHERE id = $1", 2, (Oid[]) {INT8OID, INT8OID},
+							  (Datum[]) {Int64GetDatum(through), Int64GetDatum(nrows)}, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record the archive anchor");
+	archiving = true;
+	PG_TRY();
+	{
+		rc = SPI_execute_with_args("DELETE FROM tracechain.audit_log WHERE id BETWEEN $1 AND $2",
+								   2, (Oid[]) {INT8OID, INT8OID},
+								   (Datum[]) {Int64GetDatum(first), Int64GetDatum(through)}, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		archiving = false;
+	}
+	PG_END_TRY();
+	if (rc != SPI_OK_DELETE || SPI_processed != (uint64) nrows)
+		elog(ERROR, "could not remove archived rows from audit_log");
+	SPI_finish();
+
+	initStringInfo(&det);
+	appendStringInfo(&det, "{\"first_id\": %lld, \"through_id\": %lld, \"rows\": %lld}",
+					 (long long) first, (long long) through, (long long) nrows);
+	row.at = GetCurrentTimestamp();
+	row.type = "security";
+	row.actor = NULL;
+	row.db_user = NULL;
+	row.action = "audit.archive";
+	row.resource = "audit_log";
+	row.details = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(det.data)));
+	row.ip = NULL;
+	tc_chain_append(&chain, &row);
+	PG_RETURN_INT64(nrows);
+}
+
+/* SQL: verify_audit_archive() -> (ok, rows_checked, first_bad_id, reason). */
+PG_FUNCTION_INFO_V1(tc_verify_audit_archive);
+Datum
+tc_verify_audit_archive(PG_FUNCTION_ARGS)
+{
+	chain_result r;
+	bool		f,
+				m;
+
+	walk_chain_in(true, 1, 0, 0, NULL, &r, &f, &m);
+	PG_RETURN_DATUM(chain_result_datum(fcinfo, &r));
+}
+
+/* BEFORE UPDATE/DELETE/TRUNCATE on audit_archive and audit_anchors. */
+PG_FUNCTION_INFO_V1(tc_append_only_guard);
+Datum
+tc_append_only_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "tc_append_only_guard: not called as a trigger");
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s is append-only", RelationGetRelationName(td->tg_relation))));
+	PG_RETURN_NULL();
 }

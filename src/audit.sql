@@ -154,3 +154,49 @@ TO tracechain_auditor, tracechain_admin;
 GRANT EXECUTE ON FUNCTION log_user_action(uuid, text, text, jsonb) TO tracechain_app;
 GRANT EXECUTE ON FUNCTION log_system_event(text, jsonb, text), log_security_event(text, jsonb)
 TO tracechain_app, tracechain_admin;
+
+-- Archiving: old rows move to audit_archive; the live chain keeps verifying
+-- from the anchor recorded for the last archived row.
+CREATE TABLE audit_archive (LIKE audit_log INCLUDING ALL);
+COMMENT ON TABLE audit_archive IS 'Audit rows moved out of audit_log by audit_archive(); verifies on its own with verify_audit_archive()';
+SELECT pg_catalog.pg_extension_config_dump('audit_archive', 'ORDER BY id');
+CREATE TABLE audit_anchors (
+  through_id  bigint      PRIMARY KEY,
+  hash        bytea       NOT NULL CHECK (octet_length(hash) = 32),
+  rows        bigint      NOT NULL,
+  archived_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE audit_anchors IS 'For each archiving: the last archived row and its hash, which the first live row''s prev_hash must equal';
+SELECT pg_catalog.pg_extension_config_dump('audit_anchors', '');
+
+CREATE FUNCTION _append_only_guard() RETURNS trigger
+LANGUAGE C AS 'MODULE_PATHNAME', 'tc_append_only_guard';
+COMMENT ON FUNCTION _append_only_guard() IS 'Internal: refuses UPDATE, DELETE and TRUNCATE';
+CREATE TRIGGER audit_archive_guard BEFORE UPDATE OR DELETE ON audit_archive
+  FOR EACH ROW EXECUTE FUNCTION _append_only_guard();
+CREATE TRIGGER audit_archive_no_truncate BEFORE TRUNCATE ON audit_archive
+  FOR EACH STATEMENT EXECUTE FUNCTION _append_only_guard();
+CREATE TRIGGER audit_anchors_guard BEFORE UPDATE OR DELETE ON audit_anchors
+  FOR EACH ROW EXECUTE FUNCTION _append_only_guard();
+CREATE TRIGGER audit_anchors_no_truncate BEFORE TRUNCATE ON audit_anchors
+  FOR EACH STATEMENT EXECUTE FUNCTION _append_only_guard();
+ALTER TABLE audit_archive ENABLE ALWAYS TRIGGER audit_archive_guard;
+ALTER TABLE audit_archive ENABLE ALWAYS TRIGGER audit_archive_no_truncate;
+ALTER TABLE audit_anchors ENABLE ALWAYS TRIGGER audit_anchors_guard;
+ALTER TABLE audit_anchors ENABLE ALWAYS TRIGGER audit_anchors_no_truncate;
+
+CREATE FUNCTION audit_archive(before timestamptz) RETURNS bigint
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp
+AS 'MODULE_PATHNAME', 'tc_audit_archive';
+COMMENT ON FUNCTION audit_archive(timestamptz) IS
+'Move the oldest audit rows (all older than before; the newest row stays) to audit_archive after verifying them; the live chain then verifies from the recorded anchor';
+
+CREATE FUNCTION verify_audit_archive(OUT ok boolean, OUT rows_checked bigint,
+                                     OUT first_bad_id bigint, OUT reason text)
+RETURNS record
+LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'tc_verify_audit_archive';
+COMMENT ON FUNCTION verify_audit_archive() IS 'Verify the archived rows as a chain of their own, from row 1';
+
+GRANT EXECUTE ON FUNCTION audit_archive(timestamptz) TO tracechain_admin;
+GRANT EXECUTE ON FUNCTION verify_audit_archive() TO tracechain_auditor, tracechain_admin;
+GRANT SELECT ON audit_archive, audit_anchors TO tracechain_auditor, tracechain_admin;

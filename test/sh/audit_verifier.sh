@@ -11,7 +11,8 @@ out=$(mktemp -d)
 $PSQL -c "SET timezone = 'UTC'" -c "\\copy (SELECT id, at, type, actor, db_user, action, resource, details, ip, prev_hash, hash FROM tracechain.audit_log ORDER BY id) TO '$out/audit.csv' WITH (FORMAT csv, HEADER)"
 ./tools/tc-verify "$out/audit.csv" "$id" "$hash"
 # Tamper: change one row's details in the export.
-victim=$((id / 2 + 1))
+first=$($PSQL -c "SELECT min(id) FROM tracechain.audit_log")
+victim=$(( (first + id) / 2 ))
 awk -v v="$victim" -F, 'BEGIN{OFS=","} NR > 1 && $1 == v && !done { sub(/\{/, "{\"\"tampered\"\": true, "); done=1 } {print}' "$out/audit.csv" > "$out/tampered.csv"
 if res=$(./tools/tc-verify "$out/tampered.csv"); then echo "tampered export accepted: $res"; exit 1; fi
 echo "$res"
