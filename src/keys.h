@@ -32,6 +32,18 @@ extern bytea *tc_seal(const char *purpose, const uint8 *aad, size_t aadlen,
 extern bytea *tc_unseal(const char *purpose, const uint8 *aad, size_t aadlen,
 						const bytea *sealed);
 
+/*
+ * Master key rotation: with tracechain.master_key_old_file set, tc_unseal
+ * also opens what the old key sealed.  tc_reseal returns the secret sealed
+ * under the current master key, or NULL when it already is; ERROR as
+ * tc_unseal.  tc_master_rotation_configured: true when an old key is set and
+ * loads (ERROR when it is the current key).
+ */
+extern bytea *tc_reseal(const char *purpose, const uint8 *aad, size_t aadlen,
+						const bytea *sealed);
+extern bool tc_sealed_under_current(const bytea *sealed);
+extern bool tc_master_rotation_configured(void);
+
 /* Fill buf with len bytes from OpenSSL's CSPRNG; ERROR on failure. */
 extern void tc_random_bytes(uint8 *buf, size_t len);
 
