@@ -755,6 +755,54 @@ tc_protect_trigger(PG_FUNCTION_ARGS)
 	}
 }
 
+/* The arguments of col's protection trigger on relid (palloc'd copies), or false. */
+static bool
+protect_args(Oid relid, const char *col, char **key, char **prefix)
+{
+	Relation	rel = RelationIdGetRelation(relid);
+	bool		found = false;
+
+	if (!RelationIsValid(rel))
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("table does not exist")));
+	if (rel->trigdesc)
+	{
+		for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+		{
+			Trigger    *t = &rel->trigdesc->triggers[i];
+
+			if (t->tgnargs >= 3 && strncmp(t->tgname, "tracechain_protect_", 19) == 0 &&
+				strcmp(t->tgargs[1], col) == 0)
+			{
+				*key = pstrdup(t->tgargs[0]);
+				*prefix = pstrdup(t->tgargs[2]);
+				found = true;
+				break;
+			}
+		}
+	}
+	RelationClose(rel);
+	return found;
+}
+
+/* _protect_args(tbl regclass, col name) -> text[] {key, column, prefix}, null when not protected */
+PG_FUNCTION_INFO_V1(tc_protect_args);
+Datum
+tc_protect_args(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *col = NameStr(*PG_GETARG_NAME(1));
+	char	   *key,
+			   *prefix;
+	Datum		elems[3];
+
+	if (!protect_args(relid, col, &key, &prefix))
+		PG_RETURN_NULL();
+	elems[0] = CStringGetTextDatum(key);
+	elems[1] = CStringGetTextDatum(col);
+	elems[2] = CStringGetTextDatum(prefix);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, 3, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
 /*
  * column_context(tbl regclass, col name, VARIADIC pk text[]) -> text: the
  * context under which the protected column's value of the row with that
@@ -767,8 +815,8 @@ tc_column_context(PG_FUNCTION_ARGS)
 	Oid			relid = PG_GETARG_OID(0);
 	char	   *col = NameStr(*PG_GETARG_NAME(1));
 	ArrayType  *pk = PG_GETARG_ARRAYTYPE_P(2);
-	Relation	rel;
-	const char *prefix = NULL;
+	char	   *key;
+	char	   *prefix;
 	StringInfoData s;
 	Datum	   *elems;
 	bool	   *nulls;
@@ -777,25 +825,7 @@ tc_column_context(PG_FUNCTION_ARGS)
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("permission denied for table %s",
 																		get_rel_name(relid))));
-	rel = RelationIdGetRelation(relid);
-	if (!RelationIsValid(rel))
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("table does not exist")));
-	if (rel->trigdesc)
-	{
-		for (int i = 0; i < rel->trigdesc->numtriggers; i++)
-		{
-			Trigger    *t = &rel->trigdesc->triggers[i];
-
-			if (t->tgnargs >= 3 && strcmp(t->tgargs[1], col) == 0 &&
-				strncmp(t->tgname, "tracechain_protect_", 19) == 0)
-			{
-				prefix = pstrdup(t->tgargs[2]);
-				break;
-			}
-		}
-	}
-	RelationClose(rel);
-	if (prefix == NULL)
+	if (!protect_args(relid, col, &key, &prefix))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("column \"%s\" is not protected", col)));

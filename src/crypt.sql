@@ -142,7 +142,7 @@ COMMENT ON FUNCTION decrypt_pii(jsonb, uuid) IS
 
 CREATE FUNCTION blind_index(value text, key_name text DEFAULT 'default', context text DEFAULT '')
 RETURNS bytea
-LANGUAGE C IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'tc_blind_index';
+LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'tc_blind_index';
 COMMENT ON FUNCTION blind_index(text, text, text) IS
 'HMAC-SHA256 of value under a key derived from version 1 of the named key (not the data key itself), context bound; for equality search through a btree index';
 
@@ -169,6 +169,12 @@ RETURNS text
 LANGUAGE C STABLE STRICT AS 'MODULE_PATHNAME', 'tc_column_context';
 COMMENT ON FUNCTION column_context(regclass, name, text[]) IS
 'The context under which a protected column''s value is encrypted for the row with that primary key: decrypt(col, key, column_context(...))';
+
+CREATE FUNCTION _protect_args(tbl regclass, col name)
+RETURNS text[]
+LANGUAGE C STABLE STRICT AS 'MODULE_PATHNAME', 'tc_protect_args';
+COMMENT ON FUNCTION _protect_args(regclass, name) IS
+'Internal: {key, column, context prefix} of a column''s protection trigger, null when it has none';
 
 CREATE FUNCTION _protect_trigger_name(col name)
 RETURNS name
@@ -238,19 +244,17 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   v_trg name := tracechain._protect_trigger_name(col);
-  v_args bytea;
   v_parts text[];
 BEGIN
   IF tbl IS NULL OR col IS NULL THEN
     RAISE EXCEPTION 'table and column must not be null' USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  SELECT t.tgargs INTO v_args FROM pg_trigger t WHERE t.tgrelid = tbl AND t.tgname = v_trg;
-  IF NOT FOUND THEN
+  v_parts := tracechain._protect_args(tbl, col);
+  IF v_parts IS NULL OR NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = tbl AND t.tgname = v_trg) THEN
     RAISE EXCEPTION 'column "%" of % is not protected', col, tbl USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
   EXECUTE format('DROP TRIGGER %I ON %s', v_trg, tbl);
   IF decrypt THEN
-    v_parts := string_to_array(convert_from(v_args, 'UTF8'), E'\\000');
     EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE ON %s FOR EACH ROW '
                    'EXECUTE FUNCTION tracechain._protect_trigger(%L, %L, %L, %L)',
                    v_trg, tbl, v_parts[1], v_parts[2], v_parts[3], 'decrypt');
@@ -293,5 +297,6 @@ GRANT EXECUTE ON FUNCTION encrypt(bytea, text, text), encrypt(text, text, text),
   TO tracechain_app, tracechain_admin;
 GRANT EXECUTE ON FUNCTION forget_principal(uuid), protect_column(regclass, name, text),
   unprotect_column(regclass, name, boolean), _protect_trigger(), _protect_trigger_name(name),
+  _protect_args(regclass, name),
   _crypt_audit(text, text, jsonb), _key_usable(text)
   TO tracechain_admin;

@@ -595,6 +595,14 @@ slot_acquire(Oid rel, const kver *v)
 	return freeslot;
 }
 
+static const char *
+name_of(int32 id)
+{
+	kid		   *ki = by_id ? hash_search(by_id, &id, HASH_FIND, NULL) : NULL;
+
+	return ki ? ki->name : "?";
+}
+
 void
 tc_keystore_count_encryption(const tc_key *key)
 {
@@ -629,7 +637,8 @@ tc_keystore_count_encryption(const tc_key *key)
 		LWLockRelease(counters_lock());
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("key version %d has reached its limit of %d encryptions", key->version, encryptions_max),
+				 errmsg("key \"%s\" version %d has reached its limit of %d encryptions",
+						name_of(key->id), key->version, encryptions_max),
 				 errhint("Rotate the key with tracechain.key_rotate(); older versions keep decrypting.")));
 	}
 	pg_atomic_fetch_add_u64(&s->pending, 1);
@@ -638,8 +647,8 @@ tc_keystore_count_encryption(const tc_key *key)
 	{
 		v->warned = true;
 		ereport(WARNING,
-				(errmsg("key version %d has been used for %llu encryptions", key->version,
-						(unsigned long long) (total + 1)),
+				(errmsg("key \"%s\" version %d has been used for %llu encryptions",
+						name_of(key->id), key->version, (unsigned long long) (total + 1)),
 				 errdetail("Encryption under this version stops at %d.", encryptions_max),
 				 errhint("Rotate the key with tracechain.key_rotate().")));
 	}
