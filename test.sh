@@ -50,17 +50,22 @@ as_pg psql -X -q -d postgres -c "CREATE DATABASE contrib_regression" >/dev/null
 # The worker started before the database existed; let it connect now.
 as_pg psql -X -q -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'tracechain worker'" >/dev/null
 PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")/..
+for _ in $(seq 1 60); do
+  as_pg psql -X -qtA -d postgres -c "SELECT 1 FROM pg_stat_activity WHERE backend_type = 'tracechain worker' AND datname = 'contrib_regression'" | grep -q 1 && break
+  sleep 0.5
+done
 
 REGRESS=$(make -s -C "$SRC" print-REGRESS)
 ISOLATION=$(make -s -C "$SRC" print-ISOLATION)
-parse_regress() {  # output file, prefix
-  while read -r line; do
-    name=$(echo "$line" | sed -E 's/^(test |ok [0-9]+ +- |not ok [0-9]+ +- )?[[:space:]]*([^ ]+).*/\2/')
-    case "$line" in
-      *"... ok"*) record "$2 $name" ok ;;
-      *) record "$2 $name" fail ;;
-    esac
-  done < <(grep -E '\.\.\. (ok|FAILED|failed)' "$1")
+parse_regress() {  # output file, prefix, test names: each name needs its "... ok" line
+  local out=$1 prefix=$2; shift 2
+  for name in "$@"; do
+    if grep -qE "^(test |     )?[[:space:]]*$name[[:space:]]+\.\.\. ok" "$out"; then
+      record "$prefix $name" ok
+    else
+      record "$prefix $name" fail
+    fi
+  done
 }
 
 echo "== pg_regress: $REGRESS"
@@ -68,7 +73,7 @@ echo "== pg_regress: $REGRESS"
   "$PGXS_DIR/test/regress/pg_regress" --inputdir=. --bindir="$PG_BIN" --use-existing \
   --dbname=contrib_regression $REGRESS) > "$WORK/regress.out" 2>&1
 sed 's/^/   /' "$WORK/regress.out" | grep -E '\.\.\.|tests' || true
-parse_regress "$WORK/regress.out" regress
+parse_regress "$WORK/regress.out" regress $REGRESS
 [ -f "$SRC/regression.diffs" ] && head -c 20000 "$SRC/regression.diffs"
 
 echo "== isolation: $ISOLATION"
@@ -76,7 +81,7 @@ echo "== isolation: $ISOLATION"
   "$PGXS_DIR/test/isolation/pg_isolation_regress" --inputdir=. --outputdir=output_iso \
   --bindir="$PG_BIN" --use-existing --dbname=contrib_regression $ISOLATION) > "$WORK/iso.out" 2>&1
 sed 's/^/   /' "$WORK/iso.out" | grep -E '\.\.\.|tests' || true
-parse_regress "$WORK/iso.out" isolation
+parse_regress "$WORK/iso.out" isolation $ISOLATION
 [ -f "$SRC/output_iso/regression.diffs" ] && head -c 20000 "$SRC/output_iso/regression.diffs"
 
 echo "== shell tests (test/sh)"

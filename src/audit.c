@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/relscan.h"
 #include "access/table.h"
@@ -426,52 +427,143 @@ typedef struct chain_result
 	int64		first_bad;
 	int64		last_id;
 	char		reason[160];
-	uint8		last_hash[TC_HASH_LEN];
-	TimestampTz last_at;
 } chain_result;
 
-/*
- * Walk rows from_id..to_id in id order under the transaction's snapshot,
- * checking that ids are contiguous, that each prev_hash is the previous
- * row's hash and that each hash matches the row.  The first row's prev_hash
- * is checked against row from_id - 1 when that row exists, against zero when
- * from_id is 1, and taken as given otherwise (an archived prefix).
- */
-static void
-walk_chain(int64 from_id, int64 to_id, int64 want_id, const uint8 *want_hash,
-		   chain_result *res, bool *want_found, bool *want_match)
+/* State of a walk: what the next row must look like. */
+typedef struct chain_walk
 {
-	Oid			relid = audit_log_relid();
-	Relation	rel;
-	Relation	idx;
-	Snapshot	snap = GetActiveSnapshot();
-	TupleTableSlot *slot;
+	chain_result *res;
+	int64		expect_id;
+	uint8		expect_prev[TC_HASH_LEN];
+	bool		have_prev;
+	int64		want_id;
+	const uint8 *want_hash;
+	bool		want_found;
+	bool		want_match;
+	StringInfoData dbuf;
+	StringInfoData hbuf;
+} chain_walk;
+
+/*
+ * Check one row against the walk.  Returns false when it breaks the chain
+ * (res->first_bad and res->reason say how).
+ */
+static bool
+check_row(chain_walk *w, Datum *v, bool *n)
+{
+	chain_result *res = w->res;
+	int64		id = DatumGetInt64(v[A_ID - 1]);
+	const uint8 *row_prev,
+			   *row_hash;
+	uint8		hash[TC_HASH_LEN];
+	row_text	rt;
+
+	res->rows++;
+	if (id != w->expect_id)
+	{
+		res->first_bad = id;
+		snprintf(res->reason, sizeof(res->reason),
+				 "row %lld is missing (ids jump from %lld to %lld)",
+				 (long long) w->expect_id, (long long) w->expect_id - 1, (long long) id);
+		return false;
+	}
+	if (!bytea_is_hash(v[A_PREV_HASH - 1], n[A_PREV_HASH - 1], &row_prev) ||
+		!bytea_is_hash(v[A_HASH - 1], n[A_HASH - 1], &row_hash))
+	{
+		res->first_bad = id;
+		snprintf(res->reason, sizeof(res->reason), "row %lld has a malformed hash", (long long) id);
+		return false;
+	}
+	if (w->have_prev && memcmp(row_prev, w->expect_prev, TC_HASH_LEN) != 0)
+	{
+		res->first_bad = id;
+		snprintf(res->reason, sizeof(res->reason),
+				 "prev_hash of row %lld does not match the hash of row %lld",
+				 (long long) id, (long long) id - 1);
+		return false;
+	}
+	row_text_from_values(&rt, v, n, &w->dbuf);
+	hash_row(&rt, row_prev, &w->hbuf, hash);
+	if (memcmp(hash, row_hash, TC_HASH_LEN) != 0)
+	{
+		res->first_bad = id;
+		snprintf(res->reason, sizeof(res->reason),
+				 "hash of row %lld does not match its contents", (long long) id);
+		return false;
+	}
+	if (id == w->want_id)
+	{
+		w->want_found = true;
+		w->want_match = w->want_hash && memcmp(hash, w->want_hash, TC_HASH_LEN) == 0;
+	}
+	memcpy(w->expect_prev, hash, TC_HASH_LEN);
+	w->have_prev = true;
+	res->last_id = id;
+	w->expect_id = id + 1;
+	return true;
+}
+
+static void
+walk_reset(chain_walk *w, chain_result *res, int64 from_id, int64 want_id, const uint8 *want_hash)
+{
+	memset(res, 0, sizeof(*res));
+	res->ok = true;
+	w->res = res;
+	w->expect_id = from_id;
+	w->want_id = want_id;
+	w->want_hash = want_hash;
+	w->want_found = w->want_match = false;
+	memset(w->expect_prev, 0, TC_HASH_LEN);
+	w->have_prev = (from_id == 1);
+}
+
+/*
+ * Fast path for a whole-log walk: the table is append-only and written under
+ * the chain lock, so its physical order is almost always id order.  Walk the
+ * heap sequentially; false when a row turns up out of order (the caller then
+ * walks the index instead).
+ */
+static bool
+walk_heap(Relation rel, Snapshot snap, chain_walk *w, MemoryContext rowcxt)
+{
+	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+	TupleDesc	desc = RelationGetDescr(rel);
+	HeapTuple	tup;
+	Datum		v[A_NATTS];
+	bool		n[A_NATTS];
+	bool		in_order = true;
+	MemoryContext oldcxt = MemoryContextSwitchTo(rowcxt);
+
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		CHECK_FOR_INTERRUPTS();
+		heap_deform_tuple(tup, desc, v, n);
+		if (DatumGetInt64(v[A_ID - 1]) != w->expect_id)
+		{
+			in_order = false;
+			break;
+		}
+		if (!check_row(w, v, n))
+			break;
+		MemoryContextReset(rowcxt);
+	}
+	MemoryContextSwitchTo(oldcxt);
+	table_endscan(scan);
+	/* A missing row also looks "out of order": let the index walk judge it. */
+	return in_order;
+}
+
+static void
+walk_index(Relation rel, Relation idx, Snapshot snap, int64 from_id, int64 to_id,
+		   chain_walk *w, MemoryContext rowcxt)
+{
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	IndexScanDesc scan;
 	ScanKeyData key[2];
 	int			nkeys = 0;
-	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "tracechain chain walk",
-												 ALLOCSET_DEFAULT_SIZES);
 	MemoryContext oldcxt;
-	StringInfoData dbuf,
-				hbuf;
-	uint8		expect_prev[TC_HASH_LEN];
-	bool		have_prev = false;
-	int64		expect_id = 0;
 
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for table audit_log")));
-	rel = table_open(relid, AccessShareLock);
-	idx = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
-	slot = table_slot_create(rel, NULL);
-	memset(res, 0, sizeof(*res));
-	res->ok = true;
-	*want_found = *want_match = false;
-	initStringInfo(&dbuf);
-	initStringInfo(&hbuf);
-
-	/* The predecessor of from_id, if any. */
+	/* The predecessor of from_id, if any, anchors the walk. */
 	if (from_id > 1)
 	{
 		ScanKeyInit(&key[0], A_ID, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(from_id - 1));
@@ -485,18 +577,12 @@ walk_chain(int64 from_id, int64 to_id, int64 want_id, const uint8 *want_hash,
 
 			if (bytea_is_hash(d, isnull, &h))
 			{
-				memcpy(expect_prev, h, TC_HASH_LEN);
-				have_prev = true;
+				memcpy(w->expect_prev, h, TC_HASH_LEN);
+				w->have_prev = true;
 			}
 		}
 		index_endscan(scan);
 		ExecClearTuple(slot);
-	}
-	else
-	{
-		memset(expect_prev, 0, TC_HASH_LEN);
-		have_prev = true;
-		from_id = 1;
 	}
 
 	ScanKeyInit(&key[nkeys++], A_ID, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(from_id));
@@ -504,74 +590,59 @@ walk_chain(int64 from_id, int64 to_id, int64 want_id, const uint8 *want_hash,
 		ScanKeyInit(&key[nkeys++], A_ID, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(to_id));
 	scan = index_beginscan(rel, idx, snap, nkeys, 0);
 	index_rescan(scan, key, nkeys, NULL, 0);
-	expect_id = from_id;
 	oldcxt = MemoryContextSwitchTo(rowcxt);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
-		Datum	   *v;
-		bool	   *n;
-		int64		id;
-		const uint8 *row_prev,
-				   *row_hash;
-		uint8		hash[TC_HASH_LEN];
-		row_text	rt;
-
 		CHECK_FOR_INTERRUPTS();
 		slot_getallattrs(slot);
-		v = slot->tts_values;
-		n = slot->tts_isnull;
-		id = DatumGetInt64(v[A_ID - 1]);
-		res->rows++;
-		if (id != expect_id)
-		{
-			res->first_bad = id;
-			snprintf(res->reason, sizeof(res->reason),
-					 "row %lld is missing (ids jump from %lld to %lld)",
-					 (long long) expect_id, (long long) expect_id - 1, (long long) id);
+		if (!check_row(w, slot->tts_values, slot->tts_isnull))
 			break;
-		}
-		if (!bytea_is_hash(v[A_PREV_HASH - 1], n[A_PREV_HASH - 1], &row_prev) ||
-			!bytea_is_hash(v[A_HASH - 1], n[A_HASH - 1], &row_hash))
-		{
-			res->first_bad = id;
-			snprintf(res->reason, sizeof(res->reason), "row %lld has a malformed hash", (long long) id);
-			break;
-		}
-		if (have_prev && memcmp(row_prev, expect_prev, TC_HASH_LEN) != 0)
-		{
-			res->first_bad = id;
-			snprintf(res->reason, sizeof(res->reason),
-					 "prev_hash of row %lld does not match the hash of row %lld",
-					 (long long) id, (long long) id - 1);
-			break;
-		}
-		row_text_from_values(&rt, v, n, &dbuf);
-		hash_row(&rt, row_prev, &hbuf, hash);
-		if (memcmp(hash, row_hash, TC_HASH_LEN) != 0)
-		{
-			res->first_bad = id;
-			snprintf(res->reason, sizeof(res->reason),
-					 "hash of row %lld does not match its contents", (long long) id);
-			break;
-		}
-		if (id == want_id)
-		{
-			*want_found = true;
-			*want_match = want_hash && memcmp(hash, want_hash, TC_HASH_LEN) == 0;
-		}
-		memcpy(expect_prev, hash, TC_HASH_LEN);
-		have_prev = true;
-		res->last_id = id;
-		res->last_at = DatumGetTimestampTz(v[A_AT - 1]);
-		memcpy(res->last_hash, hash, TC_HASH_LEN);
-		expect_id = id + 1;
 		MemoryContextReset(rowcxt);
 	}
 	MemoryContextSwitchTo(oldcxt);
-	if (res->first_bad != 0)
-		res->ok = false;
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
+}
+
+/*
+ * Walk rows from_id..to_id (to_id 0: to the end) in id order under the
+ * transaction's snapshot, checking that ids are contiguous, that each
+ * prev_hash is the previous row's hash and that each hash matches the row.
+ * The first row's prev_hash is checked against row from_id - 1 when that row
+ * exists, against zero when from_id is 1, and taken as given otherwise (an
+ * archived prefix).
+ */
+static void
+walk_chain(int64 from_id, int64 to_id, int64 want_id, const uint8 *want_hash,
+		   chain_result *res, bool *want_found, bool *want_match)
+{
+	Oid			relid = audit_log_relid();
+	Relation	rel;
+	Relation	idx;
+	Snapshot	snap = GetActiveSnapshot();
+	MemoryContext rowcxt;
+	chain_walk	w;
+
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table audit_log")));
+	rel = table_open(relid, AccessShareLock);
+	idx = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "tracechain chain walk", ALLOCSET_DEFAULT_SIZES);
+	initStringInfo(&w.dbuf);
+	initStringInfo(&w.hbuf);
+
+	walk_reset(&w, res, from_id, want_id, want_hash);
+	if (from_id != 1 || to_id != 0 || !walk_heap(rel, snap, &w, rowcxt))
+	{
+		walk_reset(&w, res, from_id, want_id, want_hash);
+		walk_index(rel, idx, snap, from_id, to_id, &w, rowcxt);
+	}
+	if (res->first_bad != 0)
+		res->ok = false;
+	*want_found = w.want_found;
+	*want_match = w.want_match;
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	MemoryContextDelete(rowcxt);

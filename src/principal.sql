@@ -140,7 +140,8 @@ BEGIN
   IF ttl IS NULL OR ttl <= interval '0' OR ttl > v_max THEN
     RAISE EXCEPTION 'invalid session lifetime'
       USING ERRCODE = 'invalid_parameter_value',
-            HINT = format('Give a ttl above zero and at most %s (tracechain.session_max_ttl).', v_max);
+            HINT = format('Give a ttl above zero and at most %s (tracechain.session_max_ttl).',
+                          current_setting('tracechain.session_max_ttl'));
   END IF;
   IF user_agent IS NOT NULL AND length(user_agent) > 512 THEN
     user_agent := left(user_agent, 512);
