@@ -95,6 +95,32 @@ get_context(FunctionCallInfo fcinfo, int i)
 	return t;
 }
 
+/*
+ * Nonces: 96 random bits each, from OpenSSL's CSPRNG, drawn in batches so
+ * that a small value does not pay for a RAND_bytes call.  The pool lives in
+ * backend memory only and is filled after the backend started, so no two
+ * backends share one; a nonce is used once and then wiped.
+ */
+#define NONCE_POOL (TC_ENV_NONCE_LEN * 256)
+static uint8 nonce_pool[NONCE_POOL];
+static size_t nonce_left = 0;
+
+static void
+next_nonce(uint8 *out)
+{
+	uint8	   *p;
+
+	if (nonce_left < TC_ENV_NONCE_LEN)
+	{
+		tc_random_bytes(nonce_pool, NONCE_POOL);
+		nonce_left = NONCE_POOL;
+	}
+	p = nonce_pool + NONCE_POOL - nonce_left;
+	memcpy(out, p, TC_ENV_NONCE_LEN);
+	explicit_bzero(p, TC_ENV_NONCE_LEN);
+	nonce_left -= TC_ENV_NONCE_LEN;
+}
+
 /* Encrypt under key (counted) with context; the result is a new bytea envelope. */
 static bytea *
 seal_with(const tc_key *key, const char *ctx, size_t ctxlen, const uint8 *pt, size_t ptlen)
@@ -111,7 +137,7 @@ seal_with(const tc_key *key, const char *ctx, size_t ctxlen, const uint8 *pt, si
 	SET_VARSIZE(res, VARHDRSZ + total);
 	p = (uint8 *) VARDATA(res);
 	tc_keystore_count_encryption(key);
-	tc_random_bytes(nonce, sizeof(nonce));
+	next_nonce(nonce);
 	if (tc_envelope_write_header(p, total, (uint32) key->id, (uint32) key->version, nonce) != TC_ENV_HDR_LEN ||
 		!tc_keystore_aead(key, true, nonce, p, TC_ENV_HDR_LEN, (const uint8 *) ctx, ctxlen,
 						  pt, ptlen, p + TC_ENV_HDR_LEN, p + TC_ENV_HDR_LEN + ptlen))

@@ -236,6 +236,7 @@ typedef struct kver
 	size_t		len;
 	int64		encryptions;	/* keys.encryptions when loaded */
 	int			slot;			/* counter slot, -1 until the first encryption */
+	Oid			rel;			/* keys table the slot was taken for */
 	bool		warned;
 	EVP_CIPHER_CTX *ectx;
 	EVP_CIPHER_CTX *dctx;
@@ -609,7 +610,6 @@ tc_keystore_count_encryption(const tc_key *key)
 	kver	   *v = key->priv;
 	counter_slot *s;
 	uint64		total;
-	Oid			rel;
 
 	if (!have_shared())
 		ereport(ERROR,
@@ -618,14 +618,16 @@ tc_keystore_count_encryption(const tc_key *key)
 				 errhint("Encryptions are counted per key version in shared memory.")));
 	if (v == NULL || v->kind != TC_KEY_AEAD)
 		elog(ERROR, "encryption counted for a key that is not an AEAD key");
-	rel = keys_relid();
 	for (;;)
 	{
 		if (v->slot < 0)
-			v->slot = slot_acquire(rel, v);
+		{
+			v->rel = keys_relid();
+			v->slot = slot_acquire(v->rel, v);
+		}
 		LWLockAcquire(counters_lock(), LW_SHARED);
 		s = &shared->slots[v->slot];
-		if (s->used && s->db == MyDatabaseId && s->rel == rel &&
+		if (s->used && s->db == MyDatabaseId && s->rel == v->rel &&
 			s->id == v->key.id && s->version == v->key.version)
 			break;
 		LWLockRelease(counters_lock());
