@@ -142,7 +142,7 @@ COMMENT ON FUNCTION decrypt_pii(jsonb, uuid) IS
 
 CREATE FUNCTION blind_index(value text, key_name text DEFAULT 'default', context text DEFAULT '')
 RETURNS bytea
-LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'tc_blind_index';
+LANGUAGE C STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'tc_blind_index';
 COMMENT ON FUNCTION blind_index(text, text, text) IS
 'HMAC-SHA256 of value under a key derived from version 1 of the named key (not the data key itself), context bound; for equality search through a btree index';
 

@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
@@ -343,6 +344,13 @@ ks_xact_callback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
+		case XACT_EVENT_PRE_PREPARE:
+			/* COMMIT PREPARED may run in another backend, which would not invalidate caches */
+			if (touched)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that changed tracechain keys")));
+			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_ABORT:
@@ -684,6 +692,9 @@ live_count(int32 id, int32 version, int64 written)
 	return written + extra;
 }
 
+#define FLUSH_EARLY 65536
+static TimestampTz last_flush = 0;
+
 typedef struct flush_item
 {
 	int			slot;
@@ -695,8 +706,9 @@ typedef struct flush_item
 /*
  * Worker job: write pending counts of this database's key versions to
  * keys.encryptions in a transaction of its own, then move them from pending
- * to base.  A crash loses at most the counts of one flush interval
- * (tracechain.worker_naptime).
+ * to base, at most once a second (earlier when a count passes FLUSH_EARLY).
+ * A crash loses at most the counts since the last flush.  Nothing is
+ * written on a standby.
  */
 void
 tc_keystore_flush_job(void)
@@ -705,8 +717,19 @@ tc_keystore_flush_job(void)
 	int			n = 0;
 	Oid			rel;
 
-	if (!have_shared())
+	if (!have_shared() || RecoveryInProgress())
 		return;
+	/* at most once a second, unless a count grows large: fewer dead tuples in keys */
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		bool		big = false;
+
+		for (int i = 0; i < COUNTER_SLOTS && !big; i++)
+			big = pg_atomic_read_u64(&shared->slots[i].pending) >= FLUSH_EARLY;
+		if (!big && !TimestampDifferenceExceeds(last_flush, now, 1000))
+			return;
+		last_flush = now;
+	}
 	items = palloc(sizeof(flush_item) * COUNTER_SLOTS);
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
