@@ -135,7 +135,11 @@ BEGIN
   IF principal IS NULL THEN
     RAISE EXCEPTION 'principal must not be null' USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  RETURN _pii_walk(data, principal, false);
+  BEGIN
+    RETURN _pii_walk(data, principal, false);
+  EXCEPTION WHEN invalid_parameter_value THEN
+    RAISE EXCEPTION 'decryption failed' USING ERRCODE = 'invalid_parameter_value';
+  END;
 END $$;
 COMMENT ON FUNCTION decrypt_pii(jsonb, uuid) IS
 'Undo encrypt_pii(); "decryption failed" when the principal was forgotten';

@@ -931,18 +931,23 @@ canonical_material(tc_key_kind kind, const uint8 *raw, size_t len, uint8 *buf, s
 	return (size_t) out;
 }
 
+/* extra_json: a JSON value (already encoded) for extra_key, or NULL. Version 0 is shown as null (all). */
 static void
 audit_key(const char *action, const char *name, int32 version, tc_key_kind kind, const char *extra_key,
-		  const char *extra_val)
+		  const char *extra_json)
 {
 	tc_audit_row row;
 	StringInfoData js;
 
+	/* name is a validated key name: no character needs escaping */
 	initStringInfo(&js);
-	appendStringInfo(&js, "{\"name\": \"%s\", \"version\": %d, \"kind\": \"%s\"", name, version,
-					 tc_key_kind_name(kind));
+	appendStringInfo(&js, "{\"name\": \"%s\", \"kind\": \"%s\", \"version\": ", name, tc_key_kind_name(kind));
+	if (version > 0)
+		appendStringInfo(&js, "%d", version);
+	else
+		appendStringInfoString(&js, "null");
 	if (extra_key)
-		appendStringInfo(&js, ", \"%s\": \"%s\"", extra_key, extra_val);
+		appendStringInfo(&js, ", \"%s\": %s", extra_key, extra_json);
 	appendStringInfoChar(&js, '}');
 	memset(&row, 0, sizeof(row));
 	row.at = GetCurrentTimestamp();
@@ -1087,7 +1092,7 @@ create_internal(const char *name, tc_key_kind kind, const pg_uuid_t *principal, 
 				 errmsg("key \"%s\" already exists", name),
 				 errhint("Use key_rotate() for a new version.")));
 	if (inserted)
-		audit_key(raw ? "key.import" : "key.create", name, 1, kind, "origin", origin);
+		audit_key(raw ? "key.import" : "key.create", name, 1, kind, "origin", psprintf("\"%s\"", origin));
 	owner_leave(&oc);
 	if (inserted)
 		mark_touched();
