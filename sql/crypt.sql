@@ -150,6 +150,7 @@ SELECT tracechain.encrypt_pii(enc, carol) = enc AS encrypt_pii_idempotent FROM p
 SELECT tracechain.decrypt_pii(doc, carol) = doc AS plain_stays_plain FROM pii_enc;
 SELECT tracechain.forget_principal(carol) FROM pii_enc;
 SELECT tracechain.decrypt_pii(enc, carol) FROM pii_enc;
+SELECT tracechain.decrypt_pii('{}', NULL);
 
 -- Blind index: equality search through a btree index, stable across rotation
 SELECT tracechain.key_create('crypt_bi');

@@ -24,4 +24,11 @@ back=$(q "SELECT tracechain.decrypt_text(decode(:'e', 'hex'), :'n', :'c')" -v n=
 if q "SELECT tracechain.decrypt_text(decode(:'e', 'hex'), :'n', 'other')" -v n="$name" -v e="$nenv" 2>/dev/null; then
   echo "database accepted a wrong context"; exit 1
 fi
+# ec-p256 keys (for ES256 JWTs) come in as DER from openssl; other curves are refused
+ec=$(openssl ecparam -name prime256v1 -genkey -noout -outform DER | od -An -v -tx1 | tr -d ' \n')
+[ "$(q "SELECT tracechain.key_import(:'n', decode(:'k', 'hex'), 'ec-p256')" -v n="${name}_ec" -v k="$ec")" = 1 ]
+ec384=$(openssl ecparam -name secp384r1 -genkey -noout -outform DER | od -An -v -tx1 | tr -d ' \n')
+if q "SELECT tracechain.key_import(:'n', decode(:'k', 'hex'), 'ec-p256')" -v n="${name}_ec384" -v k="$ec384" 2>/dev/null; then
+  echo "a P-384 key was accepted as ec-p256"; exit 1
+fi
 echo "node <-> database round trip ok (key id $id, version $ver)"
