@@ -29,6 +29,8 @@ CREATE UNIQUE INDEX keys_one_current ON keys (name) WHERE status = 'current';
 CREATE INDEX keys_principal ON keys (principal) WHERE principal IS NOT NULL;
 COMMENT ON INDEX keys_one_current IS 'At most one current (encrypting) version per key name';
 COMMENT ON INDEX keys_principal IS 'Per-principal keys by principal';
+COMMENT ON INDEX keys_pkey IS 'One row per key name and version';
+COMMENT ON INDEX keys_id_version_key IS 'Envelope lookup: key id and version';
 COMMENT ON TABLE keys IS
 'Named, versioned data keys; material sealed (AES-256-GCM) under a key derived from the master key, with id, name, version and kind as associated data';
 COMMENT ON COLUMN keys.id IS 'Key id, the same for every version of a name; written into every envelope';
