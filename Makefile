@@ -27,7 +27,9 @@ EXTRA_CLEAN = tracechain--1.0.sql $(UNIT_TESTS) results regression.diffs regress
 PG_CONFIG  ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/core
 PG_CFLAGS   = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wmissing-prototypes
-SHLIB_LINK  = -lcrypto -lsecp256k1 -loath
+# += so that a mk/NN-module.mk can add its libraries (it is included above);
+# CORE_LIBS are libraries the pure core needs too (unit tests link them).
+SHLIB_LINK += -lcrypto -lsecp256k1 -loath $(CORE_LIBS)
 
 REGRESS_OPTS   = --use-existing
 ISOLATION_OPTS = --use-existing
@@ -46,7 +48,7 @@ tracechain--1.0.sql: src/header.sql $(SQL_MODULES) $(wildcard mk/*.mk)
 UNIT_TESTS += test/unit/test_core
 CORE_SRCS   = $(CORE_OBJS:.o=.c)
 test/unit/%: test/unit/%.c $(CORE_SRCS) $(wildcard src/core/*.h)
-	$(CC) -std=c11 -O1 -g -Wall -Wextra -Werror -Isrc/core -o $@ $< $(CORE_SRCS) -lcrypto -lsecp256k1
+	$(CC) -std=c11 -O1 -g -Wall -Wextra -Werror -Isrc/core -o $@ $< $(CORE_SRCS) -lcrypto -lsecp256k1 $(CORE_LIBS)
 
 .PHONY: unit
 unit: $(UNIT_TESTS)

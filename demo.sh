@@ -30,8 +30,11 @@ if ! "${PSQL[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$
   "${PSQL[@]}" -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'tracechain worker'" >/dev/null
 fi
 "${PSQL[@]}" -d "$DB" -c "DROP EXTENSION IF EXISTS tracechain CASCADE" -c "CREATE EXTENSION tracechain" 2>&1 | grep -v NOTICE || true
-echo "== walkthrough (demo/walkthrough.sql)"
-"${PSQL[@]}" -d "$DB" -v ON_ERROR_STOP=0 -f "$here/demo/walkthrough.sql"
+for part in "$here"/demo/[0-9]*.sql; do
+  echo
+  echo "======== walkthrough: $(basename "$part") ========"
+  "${PSQL[@]}" -d "$DB" -v ON_ERROR_STOP=0 -f "$part" 2>&1
+done
 cat <<MSG
 
 == the cluster is running

@@ -57,6 +57,8 @@ done
 
 REGRESS=$(make -s -C "$SRC" print-REGRESS)
 ISOLATION=$(make -s -C "$SRC" print-ISOLATION)
+[ -n "$REGRESS" ] || record "no pg_regress tests found (work tree $SRC gone?)" fail
+[ -n "$ISOLATION" ] || record "no isolation tests found (work tree $SRC gone?)" fail
 parse_regress() {  # output file, prefix, test names: each name needs its "... ok" line
   local out=$1 prefix=$2; shift 2
   for name in "$@"; do

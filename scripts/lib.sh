@@ -8,7 +8,7 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 PG_BIN=$(dirname "$PG_CONFIG")
 PGUSER_OS=postgres
 PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-pgaudit postgresql-contrib
-          libssl-dev libsecp256k1-dev liboath-dev libqrencode-dev oathtool
+          libssl-dev libsecp256k1-dev nettle-dev liboath-dev libqrencode-dev oathtool
           libipc-run-perl build-essential clang llvm"
 
 as_pg() { runuser -u "$PGUSER_OS" -- "$@"; }

@@ -210,18 +210,34 @@ make_bytea(const uint8 *p, size_t len)
 	return b;
 }
 
+void
+tc_chain_open(tc_chain *chain)
+{
+	chain->relid = audit_log_relid();
+	lock_chain(chain->relid);
+	read_head(chain->relid, &chain->head_id, chain->head_hash);
+}
+
 int64
 tc_audit_append(const tc_audit_row *row)
 {
-	Oid			relid = audit_log_relid();
+	tc_chain	chain;
+
+	tc_chain_open(&chain);
+	return tc_chain_append(&chain, row);
+}
+
+int64
+tc_chain_append(tc_chain *chain, const tc_audit_row *row)
+{
 	Jsonb	   *details = row->details;
 	const char *db_user = row->db_user;
 	StringInfoData dbuf,
 				hbuf;
 	row_text	rt;
-	int64		head_id;
-	uint8		prev[TC_HASH_LEN],
-				hash[TC_HASH_LEN];
+	int64		head_id = chain->head_id;
+	const uint8 *prev = chain->head_hash;
+	uint8		hash[TC_HASH_LEN];
 	Datum		ip = (Datum) 0;
 	Datum		values[A_NATTS];
 	char		nulls[A_NATTS];
@@ -233,9 +249,6 @@ tc_audit_append(const tc_audit_row *row)
 		db_user = GetUserNameFromId(GetSessionUserId(), false);
 	if (strlen(db_user) >= NAMEDATALEN)
 		elog(ERROR, "audit db_user too long");
-
-	lock_chain(relid);
-	read_head(relid, &head_id, prev);
 
 	initStringInfo(&dbuf);
 	initStringInfo(&hbuf);
@@ -308,6 +321,8 @@ tc_audit_append(const tc_audit_row *row)
 	SPI_finish();
 	pfree(dbuf.data);
 	pfree(hbuf.data);
+	chain->head_id = head_id + 1;
+	memcpy(chain->head_hash, hash, TC_HASH_LEN);
 	return head_id + 1;
 }
 

@@ -29,4 +29,23 @@ typedef struct tc_audit_row
 /* Append one row in the current transaction; returns its id. */
 extern int64 tc_audit_append(const tc_audit_row *row);
 
+/* For appending many rows under one lock (the sealer): open, then append each. */
+typedef struct tc_chain
+{
+	Oid			relid;
+	int64		head_id;
+	uint8		head_hash[32];
+} tc_chain;
+
+extern void tc_chain_open(tc_chain *chain);
+extern int64 tc_chain_append(tc_chain *chain, const tc_audit_row *row);
+
+
+/*
+ * Queue a row in audit_pending (in the current transaction, no chain lock);
+ * the sealer chains it after commit.  Returns its pending id.
+ */
+extern int64 tc_audit_enqueue(const tc_audit_row *row);
+extern void tc_audit_intake_init(void);
+
 #endif

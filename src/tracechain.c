@@ -13,6 +13,8 @@
 #include "keystore.h"
 #include "principal.h"
 #include "shmem.h"
+#include "totp.h"
+#include "siwe_login.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -28,6 +30,9 @@ _PG_init(void)
 	tc_events_init();
 	tc_principal_init();
 	tc_keystore_init();
+	tc_totp_init();
+	tc_siwe_init();
 	tc_worker_add_job("flush events", tc_events_flush_job);
+	tc_audit_intake_init();
 	MarkGUCPrefixReserved("tracechain");
 }

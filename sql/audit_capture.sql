@@ -1,0 +1,105 @@
+-- audit_capture: row-change capture through audit_table(), sealed into the chain.
+\set SHOW_CONTEXT never
+SET search_path = tracechain;
+
+CREATE SCHEMA capture_test;
+CREATE TABLE capture_test.accounts (id int PRIMARY KEY, owner text, balance numeric, tags jsonb);
+SELECT audit_table('capture_test.accounts');
+SELECT audit_table('capture_test.accounts');   -- idempotent
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'capture_test.accounts'::regclass ORDER BY 1;
+
+-- Bulk INSERT, UPDATE (only changed columns plus the key), DELETE, TRUNCATE.
+INSERT INTO capture_test.accounts SELECT g, 'owner ' || g, g * 10, '{"vip": false}' FROM generate_series(1, 5) g;
+UPDATE capture_test.accounts SET balance = balance + 1 WHERE id <= 3;
+UPDATE capture_test.accounts SET tags = '{"vip": true}', owner = 'Zoë' WHERE id = 4;
+UPDATE capture_test.accounts SET id = 50 WHERE id = 5;
+UPDATE capture_test.accounts SET owner = owner WHERE id = 1;    -- no change
+DELETE FROM capture_test.accounts WHERE id IN (2, 3);
+BEGIN;
+INSERT INTO capture_test.accounts VALUES (99, 'rolled back', 0, NULL);
+ROLLBACK;
+TRUNCATE capture_test.accounts;
+SELECT count(*) > 0 AS pending_before_seal FROM audit_pending WHERE resource = 'capture_test.accounts'
+   OR EXISTS (SELECT 1 FROM audit_log WHERE resource = 'capture_test.accounts' AND type = 'data');
+SELECT audit_seal() >= 0 AS sealed;
+SELECT count(*) AS still_pending FROM audit_pending WHERE resource = 'capture_test.accounts';
+SELECT type, action, resource, details->>'op' AS op, details->'key' AS key,
+       details->'old' AS old, details->'new' AS new, details->>'statement' AS statement,
+       (details->>'xid')::bigint > 0 AS has_xid, db_user
+  FROM audit_log WHERE resource = 'capture_test.accounts' AND type = 'data' ORDER BY id;
+SELECT ok FROM verify_audit_chain();
+
+-- A 10,000-row UPDATE is captured in one statement-level trigger call.
+CREATE TABLE capture_test.bulk (id int PRIMARY KEY, v int);
+INSERT INTO capture_test.bulk SELECT g, 0 FROM generate_series(1, 10000) g;
+SELECT audit_table('capture_test.bulk');
+UPDATE capture_test.bulk SET v = v + 1;
+SELECT audit_seal() >= 0 AS sealed;
+SELECT count(*) AS captured_updates, count(DISTINCT details->'key') AS distinct_keys,
+       bool_and(details->'old' = '{"v": 0}' AND details->'new' = '{"v": 1}') AS exact_values
+  FROM audit_log WHERE resource = 'capture_test.bulk' AND action = 'row.update';
+
+-- A table without a primary key: rows are captured without a key.
+CREATE TABLE capture_test.nokey (a int, b text);
+SELECT audit_table('capture_test.nokey');
+INSERT INTO capture_test.nokey VALUES (1, 'x');
+UPDATE capture_test.nokey SET b = 'y';
+SELECT audit_seal() >= 0 AS sealed;
+SELECT action, details->'key' AS key, details->'old' AS old, details->'new' AS new
+  FROM audit_log WHERE resource = 'capture_test.nokey' AND type = 'data' ORDER BY id;
+
+-- Any table name, however hostile, is quoted.
+CREATE TABLE capture_test."we""ird; DROP TABLE capture_test.accounts; --" (id int PRIMARY KEY);
+SELECT audit_table('capture_test."we""ird; DROP TABLE capture_test.accounts; --"');
+INSERT INTO capture_test."we""ird; DROP TABLE capture_test.accounts; --" VALUES (1);
+SELECT audit_seal() >= 0 AS sealed;
+SELECT resource, details->'new' AS new FROM audit_log
+ WHERE type = 'data' AND resource LIKE 'capture_test."we%' ORDER BY id;
+SELECT to_regclass('capture_test.accounts') IS NOT NULL AS accounts_still_there;
+SELECT unaudit_table('capture_test."we""ird; DROP TABLE capture_test.accounts; --"');
+
+-- Refusals.
+SELECT audit_table(NULL);
+SELECT audit_table('tracechain.principals');
+CREATE VIEW capture_test.v AS SELECT 1 AS x;
+SELECT audit_table('capture_test.v');
+SELECT audit_table('capture_test.missing');
+SELECT unaudit_table('capture_test.nokey');
+SELECT unaudit_table('capture_test.nokey');
+INSERT INTO capture_test.nokey VALUES (2, 'not captured');
+SELECT audit_seal() >= 0 AS sealed;
+SELECT count(*) AS captured_after_unaudit FROM audit_log
+ WHERE resource = 'capture_test.nokey' AND details->'new'->>'b' = 'not captured';
+
+-- audit_pending is append-only too; audit_seal needs READ COMMITTED.
+INSERT INTO capture_test.bulk VALUES (10001, 0);
+DELETE FROM audit_pending;
+UPDATE audit_pending SET action = 'x';
+TRUNCATE audit_pending;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT audit_seal();
+ROLLBACK;
+SELECT audit_seal(0);
+
+-- Digests: published by the worker on an interval, or on demand.
+SELECT audit_seal() >= 0 AS sealed;
+SELECT audit_publish_digest() IS NOT NULL AS published;
+SELECT d.hash = encode(a.hash, 'hex') AS digest_is_head
+  FROM audit_digests d JOIN audit_log a ON a.id = d.last_id ORDER BY d.last_id DESC LIMIT 1;
+SELECT verify_audit_digest(last_id, hash) FROM audit_digests ORDER BY last_id DESC LIMIT 1;
+
+-- Only administrators install capture.
+CREATE ROLE tc_capture_app;
+GRANT tracechain_app TO tc_capture_app;
+GRANT USAGE ON SCHEMA capture_test TO tc_capture_app;
+SET ROLE tc_capture_app;
+SELECT tracechain.audit_table('capture_test.bulk');
+SELECT tracechain.audit_seal();
+SELECT count(*) FROM tracechain.audit_pending;
+RESET ROLE;
+REVOKE USAGE ON SCHEMA capture_test FROM tc_capture_app;
+DROP ROLE tc_capture_app;
+SELECT unaudit_table('capture_test.accounts');
+SELECT unaudit_table('capture_test.bulk');
+DROP SCHEMA capture_test CASCADE;
+SELECT ok FROM verify_audit_chain();
