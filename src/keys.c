@@ -388,6 +388,45 @@ tc_unseal(const char *purpose, const uint8 *aad, size_t aadlen, const bytea *sea
 	return res;
 }
 
+#define MAX_RESEAL 16
+static struct
+{
+	const char *what;
+	tc_reseal_fn fn;
+}			reseal_fns[MAX_RESEAL];
+static int	n_reseal = 0;
+
+void
+tc_keys_register_reseal(const char *what, tc_reseal_fn fn)
+{
+	for (int i = 0; i < n_reseal; i++)
+		if (reseal_fns[i].fn == fn)
+			return;
+	if (n_reseal >= MAX_RESEAL)
+		elog(ERROR, "too many tracechain reseal functions");
+	reseal_fns[n_reseal].what = what;
+	reseal_fns[n_reseal].fn = fn;
+	n_reseal++;
+}
+
+int
+tc_keys_reseal_count(void)
+{
+	return n_reseal;
+}
+
+const char *
+tc_keys_reseal_name(int i)
+{
+	return (i >= 0 && i < n_reseal) ? reseal_fns[i].what : NULL;
+}
+
+int
+tc_keys_reseal_run(int i)
+{
+	return (i >= 0 && i < n_reseal) ? reseal_fns[i].fn() : 0;
+}
+
 bool
 tc_sealed_under_current(const bytea *sealed)
 {
