@@ -131,8 +131,10 @@ extern bool tc_keystore_aead(const tc_key *key, bool encrypt, const uint8 *nonce
 
 /*
  * Reseal every stored data key under the current master key (after a master
- * key change, with tracechain.master_key_old_file set).  Returns the number
- * of keys resealed.  Audited.
+ * key change, with tracechain.master_key_old_file set), then run every
+ * reseal function modules registered with tc_keys_register_reseal (keys.h),
+ * all in the caller's transaction.  Returns the number of secrets resealed.
+ * Audited.
  */
 extern int	tc_keystore_rewrap_master(void);
 
