@@ -42,7 +42,7 @@ SELECT p.oid::regprocedure AS function,
        has_function_privilege('tracechain_auditor', p.oid, 'EXECUTE') AS auditor,
        has_function_privilege('tracechain_admin', p.oid, 'EXECUTE') AS admin
   FROM pg_proc p WHERE p.pronamespace = 'tracechain'::regnamespace
- ORDER BY p.proname, 1::text;
+ ORDER BY p.proname, p.oid::regprocedure::text;
 SELECT c.relname AS relation,
        array_to_string(ARRAY(SELECT x FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) x
                              WHERE has_table_privilege('tracechain_app', c.oid, x)), ',') AS app,

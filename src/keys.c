@@ -30,10 +30,15 @@
 
 static char *master_key_file = NULL;
 static char *master_key_command = NULL;
+static char *master_key_old_file = NULL;	/* the previous master key, during a rotation */
 
 static bool key_loaded = false;
 static uint8 master_key[TC_KEY_LEN];
 static uint8 master_fp[TC_FINGERPRINT_LEN];
+
+static bool old_loaded = false;
+static uint8 old_key[TC_KEY_LEN];
+static uint8 old_fp[TC_FINGERPRINT_LEN];
 
 static void
 forget_master_key(void)
@@ -41,6 +46,9 @@ forget_master_key(void)
 	explicit_bzero(master_key, sizeof(master_key));
 	explicit_bzero(master_fp, sizeof(master_fp));
 	key_loaded = false;
+	explicit_bzero(old_key, sizeof(old_key));
+	explicit_bzero(old_fp, sizeof(old_fp));
+	old_loaded = false;
 }
 
 static void
@@ -83,13 +91,13 @@ hkdf(const uint8 *ikm, size_t ikmlen, const char *info, uint8 *out, size_t outle
 
 /* Parse "64 hex digits[\n]" into master_key; false when malformed. */
 static bool
-parse_key_text(const char *buf, size_t len)
+parse_key_text(const char *buf, size_t len, uint8 *key)
 {
 	if (len == 65 && buf[64] == '\n')
 		len = 64;
 	if (len != 64)
 		return false;
-	return tc_hex_decode(buf, 64, master_key, TC_KEY_LEN) == TC_KEY_LEN;
+	return tc_hex_decode(buf, 64, key, TC_KEY_LEN) == TC_KEY_LEN;
 }
 
 static size_t
@@ -181,7 +189,7 @@ load_master_key(void)
 				 errhint("Set only one of them.")));
 
 	len = have_file ? read_key_file(master_key_file, buf) : read_key_command(master_key_command, buf);
-	ok = parse_key_text(buf, len);
+	ok = parse_key_text(buf, len, master_key);
 	explicit_bzero(buf, sizeof(buf));
 	if (!ok)
 	{
@@ -200,17 +208,69 @@ load_master_key(void)
 	key_loaded = true;
 }
 
-void
-tc_master_derive(const char *purpose, uint8 out[TC_KEY_LEN])
+/*
+ * The previous master key (tracechain.master_key_old_file), used only to
+ * unseal during a master key rotation.  False when none is configured.
+ */
+static bool
+load_old_master_key(void)
+{
+	char		buf[KEY_TEXT_MAX];
+	size_t		len;
+	bool		ok;
+
+	if (old_loaded)
+		return true;
+	if (master_key_old_file == NULL || master_key_old_file[0] == '\0')
+		return false;
+	len = read_key_file(master_key_old_file, buf);
+	ok = parse_key_text(buf, len, old_key);
+	explicit_bzero(buf, sizeof(buf));
+	if (ok)
+		ok = hkdf(old_key, TC_KEY_LEN, "tracechain fingerprint", old_fp, TC_FINGERPRINT_LEN);
+	if (!ok)
+	{
+		explicit_bzero(old_key, sizeof(old_key));
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("the old tracechain master key is malformed"),
+				 errdetail("The file in tracechain.master_key_old_file must hold exactly 64 hexadecimal digits, optionally followed by a newline.")));
+	}
+	old_loaded = true;
+	return true;
+}
+
+static void
+derive_from(const uint8 *key, const char *purpose, uint8 out[TC_KEY_LEN])
 {
 	char		info[128];
 
-	load_master_key();
 	if (strlen(purpose) > 100)
 		elog(ERROR, "key purpose too long");
 	snprintf(info, sizeof(info), "tracechain subkey:%s", purpose);
-	if (!hkdf(master_key, TC_KEY_LEN, info, out, TC_KEY_LEN))
+	if (!hkdf(key, TC_KEY_LEN, info, out, TC_KEY_LEN))
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not derive a subkey")));
+}
+
+void
+tc_master_derive(const char *purpose, uint8 out[TC_KEY_LEN])
+{
+	load_master_key();
+	derive_from(master_key, purpose, out);
+}
+
+bool
+tc_master_rotation_configured(void)
+{
+	load_master_key();
+	if (!load_old_master_key())
+		return false;
+	if (tc_ct_equal(old_fp, master_fp, TC_FINGERPRINT_LEN))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the old and the new tracechain master key are the same"),
+				 errhint("Point tracechain.master_key_file at the new key and tracechain.master_key_old_file at the old one, then reload.")));
+	return true;
 }
 
 /*
@@ -295,19 +355,27 @@ tc_unseal(const char *purpose, const uint8 *aad, size_t aadlen, const bytea *sea
 	bytea	   *res;
 	bool		ok;
 
+	const uint8 *mkey = master_key;
+
 	load_master_key();
 	if (len < SEAL_HDR_LEN + SEAL_TAG_LEN || p[0] != SEAL_VERSION)
 		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("could not unseal a secret")));
 	if (!tc_ct_equal(p + 1, master_fp, TC_FINGERPRINT_LEN))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("could not unseal a secret"),
-				 errdetail("It was sealed under another master key.")));
+	{
+		/* During a master key rotation, what the old key sealed still opens. */
+		if (load_old_master_key() && tc_ct_equal(p + 1, old_fp, TC_FINGERPRINT_LEN))
+			mkey = old_key;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("could not unseal a secret"),
+					 errdetail("It was sealed under another master key.")));
+	}
 	ctlen = len - SEAL_HDR_LEN - SEAL_TAG_LEN;
 	res = palloc(VARHDRSZ + ctlen);
 	SET_VARSIZE(res, VARHDRSZ + ctlen);
 	memcpy(tag, p + SEAL_HDR_LEN + ctlen, SEAL_TAG_LEN);
-	tc_master_derive(purpose, key);
+	derive_from(mkey, purpose, key);
 	adlen = seal_aad(purpose, p, ad, sizeof(ad));
 	ok = gcm(false, key, p + 1 + TC_FINGERPRINT_LEN, ad, adlen, aad, aadlen,
 			 p + SEAL_HDR_LEN, ctlen, (uint8 *) VARDATA(res), tag);
@@ -317,6 +385,71 @@ tc_unseal(const char *purpose, const uint8 *aad, size_t aadlen, const bytea *sea
 		explicit_bzero(VARDATA(res), ctlen);
 		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("could not unseal a secret")));
 	}
+	return res;
+}
+
+#define MAX_RESEAL 16
+static struct
+{
+	const char *what;
+	tc_reseal_fn fn;
+}			reseal_fns[MAX_RESEAL];
+static int	n_reseal = 0;
+
+void
+tc_keys_register_reseal(const char *what, tc_reseal_fn fn)
+{
+	for (int i = 0; i < n_reseal; i++)
+		if (reseal_fns[i].fn == fn)
+			return;
+	if (n_reseal >= MAX_RESEAL)
+		elog(ERROR, "too many tracechain reseal functions");
+	reseal_fns[n_reseal].what = what;
+	reseal_fns[n_reseal].fn = fn;
+	n_reseal++;
+}
+
+int
+tc_keys_reseal_count(void)
+{
+	return n_reseal;
+}
+
+const char *
+tc_keys_reseal_name(int i)
+{
+	return (i >= 0 && i < n_reseal) ? reseal_fns[i].what : NULL;
+}
+
+int
+tc_keys_reseal_run(int i)
+{
+	return (i >= 0 && i < n_reseal) ? reseal_fns[i].fn() : 0;
+}
+
+bool
+tc_sealed_under_current(const bytea *sealed)
+{
+	const uint8 *p = (const uint8 *) VARDATA_ANY(sealed);
+	size_t		len = VARSIZE_ANY_EXHDR(sealed);
+
+	load_master_key();
+	return len >= SEAL_HDR_LEN + SEAL_TAG_LEN && p[0] == SEAL_VERSION &&
+		tc_ct_equal(p + 1, master_fp, TC_FINGERPRINT_LEN);
+}
+
+bytea *
+tc_reseal(const char *purpose, const uint8 *aad, size_t aadlen, const bytea *sealed)
+{
+	bytea	   *pt;
+	bytea	   *res;
+
+	if (tc_sealed_under_current(sealed))
+		return NULL;
+	pt = tc_unseal(purpose, aad, aadlen, sealed);
+	res = tc_seal(purpose, aad, aadlen, (const uint8 *) VARDATA(pt), VARSIZE(pt) - VARHDRSZ);
+	explicit_bzero(VARDATA(pt), VARSIZE(pt) - VARHDRSZ);
+	pfree(pt);
 	return res;
 }
 
@@ -407,6 +540,12 @@ tc_keys_init(void)
 							   "Command whose standard output is the master key as 64 hexadecimal digits.",
 							   NULL,
 							   &master_key_command, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, master_key_assign, NULL);
+	DefineCustomStringVariable("tracechain.master_key_old_file",
+							   "File holding the previous master key, during a master key rotation.",
+							   "Secrets sealed under it still unseal; master_key_rewrap() moves them to the current key.",
+							   &master_key_old_file, "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
 							   NULL, master_key_assign, NULL);
 }

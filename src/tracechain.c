@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "events.h"
 #include "keys.h"
+#include "keystore.h"
 #include "principal.h"
 #include "shmem.h"
 #include "totp.h"
@@ -28,6 +29,7 @@ _PG_init(void)
 	tc_worker_init();			/* defines tracechain.database, used by events */
 	tc_events_init();
 	tc_principal_init();
+	tc_keystore_init();
 	tc_totp_init();
 	tc_siwe_init();
 	tc_worker_add_job("flush events", tc_events_flush_job);
