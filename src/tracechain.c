@@ -11,6 +11,7 @@
 #include "events.h"
 #include "keys.h"
 #include "principal.h"
+#include "rbac.h"
 #include "shmem.h"
 #include "worker.h"
 
@@ -26,6 +27,7 @@ _PG_init(void)
 	tc_worker_init();			/* defines tracechain.database, used by events */
 	tc_events_init();
 	tc_principal_init();
+	tc_rbac_init();
 	tc_worker_add_job("flush events", tc_events_flush_job);
 	MarkGUCPrefixReserved("tracechain");
 }
