@@ -326,6 +326,8 @@ SELECT action, count(*) FROM audit_log WHERE action IN ('registry.pause', 'regis
   'stakeholder.authorize', 'stakeholder.revoke') GROUP BY 1 ORDER BY 1;
 -- Inactive products take no checkpoints.
 UPDATE products SET is_active = false WHERE id = :gadget;
+\set VERBOSITY sqlstate
 SELECT add_checkpoint(:gadget, 'shipped', 'Dock 4') FROM (SELECT _set_principal(:'p_maker', 1, 0)) x;
+\set VERBOSITY default
 DROP OWNED BY rg_app;
 DROP ROLE rg_app;
