@@ -33,6 +33,8 @@ typedef struct current_state
 } current_state;
 
 static current_state cur;
+
+tc_principal_fallback_hook_type tc_principal_fallback_hook = NULL;
 static bool callback_registered = false;
 static int	session_max_ttl_s = 30 * 86400;
 
@@ -56,7 +58,9 @@ reset_current(XactEvent event, void *arg)
 const pg_uuid_t *
 tc_current_principal(void)
 {
-	return cur.set ? &cur.principal : NULL;
+	if (cur.set)
+		return &cur.principal;
+	return tc_principal_fallback_hook ? tc_principal_fallback_hook() : NULL;
 }
 
 int64
@@ -144,12 +148,13 @@ PG_FUNCTION_INFO_V1(tc_current_principal_sql);
 Datum
 tc_current_principal_sql(PG_FUNCTION_ARGS)
 {
+	const pg_uuid_t *p = tc_current_principal();
 	pg_uuid_t  *u;
 
-	if (!cur.set)
+	if (p == NULL)
 		PG_RETURN_NULL();
 	u = palloc(sizeof(pg_uuid_t));
-	*u = cur.principal;
+	*u = *p;
 	PG_RETURN_UUID_P(u);
 }
 

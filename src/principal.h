@@ -13,8 +13,21 @@
 #include "postgres.h"
 #include "utils/uuid.h"
 
-/* The current principal, or NULL when none. */
+/*
+ * The current principal, or NULL when none: the one authenticate() set for
+ * this transaction, else whatever the fallback hook answers (rbac installs
+ * one: the principal linked to the session's login role), else NULL.
+ */
 extern const pg_uuid_t *tc_current_principal(void);
+
+/*
+ * Consulted by tc_current_principal() only when authenticate() has set no
+ * principal in this transaction; returns NULL for none.  Installed once from
+ * a module's *_init() (rbac: rbac_link_login).  The pointer it returns must
+ * stay valid until the end of the transaction.
+ */
+typedef const pg_uuid_t *(*tc_principal_fallback_hook_type) (void);
+extern PGDLLIMPORT tc_principal_fallback_hook_type tc_principal_fallback_hook;
 
 /* The current session's id (0 when none) and assurance level (0 when none). */
 extern int64 tc_current_session_id(void);

@@ -12,6 +12,7 @@
 #include "keys.h"
 #include "keystore.h"
 #include "principal.h"
+#include "rbac.h"
 #include "shmem.h"
 #include "totp.h"
 #include "siwe_login.h"
@@ -32,6 +33,7 @@ _PG_init(void)
 	tc_keystore_init();
 	tc_totp_init();
 	tc_siwe_init();
+	tc_rbac_init();
 	tc_worker_add_job("flush events", tc_events_flush_job);
 	tc_audit_intake_init();
 	MarkGUCPrefixReserved("tracechain");
