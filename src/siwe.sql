@@ -236,11 +236,21 @@ BEGIN
       SELECT x.id, x.status INTO p FROM principals x WHERE x.kind = 'wallet' AND x.address = m.address;
     ELSE
       v_new := true;
-      -- TODO(rbac): grant v_role once the rbac module exists; until then it is recorded here.
       PERFORM _audit_append('security', 'principal.create', 'principal:' || p.id,
                             jsonb_build_object('kind', 'wallet', 'address', m.address, 'via', 'siwe',
                                                'default_role', v_role),
                             p.id, ip);
+      -- tracechain.default_wallet_role: granted by the system (no granting principal).
+      -- An unknown role is not granted (the audit row says so); the login still succeeds.
+      IF v_role IS NOT NULL THEN
+        INSERT INTO principal_roles (principal, role, granted_by)
+        SELECT p.id, r.name, NULL FROM roles r WHERE r.name = v_role
+        ON CONFLICT DO NOTHING;
+        PERFORM _audit_append('security', CASE WHEN FOUND THEN 'role.grant' ELSE 'role.grant_skipped' END,
+                              'principal:' || p.id,
+                              jsonb_build_object('role', v_role, 'via', 'tracechain.default_wallet_role'),
+                              NULL, ip);
+      END IF;
     END IF;
   END IF;
   IF p.status <> 'active' THEN
