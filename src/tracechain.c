@@ -9,6 +9,7 @@
 
 #include "audit.h"
 #include "events.h"
+#include "incident.h"
 #include "keys.h"
 #include "principal.h"
 #include "shmem.h"
@@ -27,5 +28,6 @@ _PG_init(void)
 	tc_events_init();
 	tc_principal_init();
 	tc_worker_add_job("flush events", tc_events_flush_job);
+	tc_incident_init();			/* its jobs run after the flush */
 	MarkGUCPrefixReserved("tracechain");
 }
