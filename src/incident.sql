@@ -162,7 +162,37 @@ ALTER TABLE incidents ENABLE ALWAYS TRIGGER incidents_no_truncate;
 ALTER TABLE incident_events ENABLE ALWAYS TRIGGER incident_events_guard;
 ALTER TABLE incident_events ENABLE ALWAYS TRIGGER incident_events_no_truncate;
 
--- Edits of severity_levels by administrators are audited.
+-- pg_restore re-creates the extension (seeding these one-row-per-key
+-- tables) and then copies the dumped rows in: an INSERT of a key that
+-- exists updates the row instead, so the dumped values win.
+CREATE FUNCTION _restore_upsert() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, tracechain, pg_temp AS $$
+BEGIN
+  IF TG_TABLE_NAME = 'severity_levels' THEN
+    UPDATE severity_levels s SET response_time = NEW.response_time, escalate = NEW.escalate
+     WHERE s.severity = NEW.severity;
+  ELSE
+    UPDATE incident_watch_state w SET audit_scanned_id = NEW.audit_scanned_id,
+           chain_verified_id = NEW.chain_verified_id, chain_verified_hash = NEW.chain_verified_hash,
+           chain_verified_at = NEW.chain_verified_at, storm_started_at = NEW.storm_started_at,
+           storm_first_id = NEW.storm_first_id, storm_blocks = NEW.storm_blocks,
+           storm_incident = NEW.storm_incident
+     WHERE w.singleton = NEW.singleton;
+  END IF;
+  IF FOUND THEN
+    RETURN NULL;
+  END IF;
+  RETURN NEW;
+END $$;
+COMMENT ON FUNCTION _restore_upsert() IS
+'Internal: an INSERT of an existing severity_levels or incident_watch_state key updates that row (so pg_restore brings back the dumped values over the seeded ones)';
+CREATE TRIGGER severity_levels_restore BEFORE INSERT ON severity_levels
+  FOR EACH ROW EXECUTE FUNCTION _restore_upsert();
+CREATE TRIGGER incident_watch_state_restore BEFORE INSERT ON incident_watch_state
+  FOR EACH ROW EXECUTE FUNCTION _restore_upsert();
+
+-- Edits of severity_levels by administrators are audited (not the restore
+-- of dumped values above: their edits are in the restored audit log).
 CREATE FUNCTION _severity_levels_audit() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp AS $$
 BEGIN
@@ -170,7 +200,8 @@ BEGIN
     RAISE EXCEPTION 'a severity level''s name and rank cannot be changed'
       USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
-  IF (NEW.response_time, NEW.escalate) IS DISTINCT FROM (OLD.response_time, OLD.escalate) THEN
+  IF (NEW.response_time, NEW.escalate) IS DISTINCT FROM (OLD.response_time, OLD.escalate)
+     AND pg_trigger_depth() = 1 THEN
     PERFORM _audit_append('security', 'incident.severity_level', 'severity:' || NEW.severity,
                           jsonb_build_object('from', jsonb_build_object('response_time', OLD.response_time,
                                                                         'escalate', OLD.escalate),
@@ -206,7 +237,7 @@ COMMENT ON FUNCTION _incident_severity(text, jsonb) IS
 
 -- Refuse details of the wrong shape before anything is written.
 CREATE FUNCTION _incident_check_details(type text, details jsonb) RETURNS void
-LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, tracechain, pg_temp AS $$
 DECLARE
   v jsonb;
   e jsonb;
@@ -509,7 +540,7 @@ BEGIN
     RAISE EXCEPTION 'incident % does not exist', id USING ERRCODE = 'invalid_parameter_value';
   END IF;
   IF i.status = 'closed' THEN
-    RAISE EXCEPTION 'incident % is closed', id USING ERRCODE = 'object_not_in_prerequisite_state';
+    RAISE EXCEPTION 'a closed incident cannot be assigned' USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
   IF principal IS NOT NULL AND NOT EXISTS (SELECT 1 FROM principals p WHERE p.id = incident_assign.principal) THEN
     RAISE EXCEPTION 'principal % does not exist', principal USING ERRCODE = 'invalid_parameter_value';
@@ -547,7 +578,7 @@ BEGIN
     RAISE EXCEPTION 'incident % does not exist', id USING ERRCODE = 'invalid_parameter_value';
   END IF;
   IF i.status = 'closed' THEN
-    RAISE EXCEPTION 'incident % is closed', id USING ERRCODE = 'object_not_in_prerequisite_state';
+    RAISE EXCEPTION 'a closed incident cannot be annotated' USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
   PERFORM _incident_allow(i.id);
   UPDATE incidents x SET details = x.details || incident_annotate.details WHERE x.id = i.id;
@@ -699,7 +730,7 @@ BEGIN
         v_id := _detect_incident('UNAUTHORIZED_ACCESS',
                                  jsonb_build_object('reason', 'repeated_failed_logins', 'ip', host(f.ip),
                                                     'failures', f.failures, 'since', f.window_start,
-                                                    'windowSeconds', extract(epoch FROM login_window)),
+                                                    'windowSeconds', extract(epoch FROM login_window)::int),
                                  'tracechain');
         UPDATE incident_login_failures l SET incident = v_id WHERE l.ip = f.ip;
         v_raised := v_raised + 1;
