@@ -85,6 +85,7 @@ CREATE TABLE incident_watch_state (
   chain_verified_id   bigint      NOT NULL DEFAULT 0,
   chain_verified_hash bytea,
   chain_verified_at   timestamptz,
+  chain_reported_id   bigint,
   storm_started_at    timestamptz,
   storm_first_id      bigint,
   storm_blocks        int         NOT NULL DEFAULT 0,
@@ -174,7 +175,8 @@ BEGIN
   ELSE
     UPDATE incident_watch_state w SET audit_scanned_id = NEW.audit_scanned_id,
            chain_verified_id = NEW.chain_verified_id, chain_verified_hash = NEW.chain_verified_hash,
-           chain_verified_at = NEW.chain_verified_at, storm_started_at = NEW.storm_started_at,
+           chain_verified_at = NEW.chain_verified_at, chain_reported_id = NEW.chain_reported_id,
+           storm_started_at = NEW.storm_started_at,
            storm_first_id = NEW.storm_first_id, storm_blocks = NEW.storm_blocks,
            storm_incident = NEW.storm_incident
      WHERE w.singleton = NEW.singleton;
@@ -786,6 +788,7 @@ DECLARE
   v_hash bytea;
   v_bad bigint;
   v_reason text;
+  v_from bigint;
   r record;
 BEGIN
   SELECT * INTO STRICT st FROM incident_watch_state FOR UPDATE;
@@ -801,8 +804,13 @@ BEGIN
     END IF;
   END IF;
   v_to := least(v_head, st.chain_verified_id + max_rows);
-  IF v_bad IS NULL AND v_to > st.chain_verified_id THEN
-    SELECT * INTO r FROM verify_audit_chain(st.chain_verified_id + 1, v_to);
+  -- The last verified row is verified again (its contents and its link),
+  -- unless it is the broken row already reported.
+  v_from := CASE WHEN st.chain_verified_id = 0 THEN 1
+                 WHEN st.chain_verified_id = st.chain_reported_id THEN st.chain_verified_id + 1
+                 ELSE st.chain_verified_id END;
+  IF v_bad IS NULL AND v_to >= v_from THEN
+    SELECT * INTO r FROM verify_audit_chain(v_from, v_to);
     IF NOT r.ok THEN
       v_bad := r.first_bad_id;
       v_reason := r.reason;
@@ -822,7 +830,8 @@ BEGIN
                                               'verifiedThrough', st.chain_verified_id),
                            'tracechain');
   -- Reported: go on from the broken row, so that later rows are verified too.
-  UPDATE incident_watch_state SET chain_verified_id = v_bad, chain_verified_at = clock_timestamp(),
+  UPDATE incident_watch_state SET chain_verified_id = v_bad, chain_reported_id = v_bad,
+         chain_verified_at = clock_timestamp(),
          chain_verified_hash = (SELECT a.hash FROM audit_log a WHERE a.id = v_bad);
   RETURN v_reason;
 END $$;
