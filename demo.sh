@@ -30,8 +30,11 @@ if ! "${PSQL[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$
   "${PSQL[@]}" -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'tracechain worker'" >/dev/null
 fi
 "${PSQL[@]}" -d "$DB" -c "DROP EXTENSION IF EXISTS tracechain CASCADE" -c "CREATE EXTENSION tracechain" 2>&1 | grep -v NOTICE || true
-echo "== walkthrough (demo/walkthrough.sql)"
-"${PSQL[@]}" -d "$DB" -v ON_ERROR_STOP=0 -f "$here/demo/walkthrough.sql"
+echo "== walkthrough (demo/*.sql, in order)"
+for f in "$here"/demo/*.sql; do
+  [ -e "$f" ] || continue
+  "${PSQL[@]}" -d "$DB" -v ON_ERROR_STOP=0 -f "$f"
+done
 cat <<MSG
 
 == the cluster is running
