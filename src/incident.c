@@ -154,6 +154,8 @@ incident_escalate_job(void)
 		tc_worker_wake_at(escalate_next);
 		return;
 	}
+	/* If this run fails, it is retried one naptime later, not at every wake-up. */
+	escalate_next = after_ms(start, nap);
 	for (;;)
 	{
 		Datum		out[2];

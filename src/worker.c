@@ -7,6 +7,12 @@
  * (which flushes the event queue on a clean shutdown); SIGHUP reloads the
  * configuration.  It exits with status 1, so the postmaster restarts it
  * after bgw_restart_time whenever it dies.
+ *
+ * It sleeps tracechain.worker_naptime, or less when a job asked, during its
+ * last run, to run again sooner (tc_worker_wake_at: the incident job asks for
+ * the nearest escalation deadline, or for "now" when it has a backlog).
+ * Each job's runs, items (tc_worker_count), errors, last run and last error
+ * are kept in shared memory for worker_status.jobs.
  */
 #include "postgres.h"
 
