@@ -172,5 +172,28 @@ is(sql(q{SELECT coalesce(string_agg(j->>'name' || ': ' || (j->>'last_error'), ';
 is(sql(q{SELECT ok FROM tracechain.verify_audit_chain((SELECT max(id) FROM tracechain.audit_log WHERE action = 'after.tampering') - 1)}),
 	't', 'the chain after the rewritten row verifies');
 
+# 8. A failing job is logged and retried, and the loop goes on: an open
+# transaction holding the audit chain lock makes the escalation wait past
+# its lock_timeout (5 s); once it commits, the escalation happens.
+my ($hold_in, $hold_out) = ('', '');
+my $hold = IPC::Run::start([ 'psql', '-X', '-qtA', '-d', $node->connstr('postgres') ],
+	'<', \$hold_in, '>', \$hold_out, '2>', \$hold_out);
+my $fid = sql(q{SELECT tracechain.detect_incident('MALWARE_DETECTED', '{"deviceId": "d4"}')});
+$hold_in .= "BEGIN; SELECT tracechain.log_system_event('holding.the.chain') > 0;\n";
+$hold->pump until $hold_out =~ /t/;
+ok($node->poll_query_until('postgres',
+		q{SELECT (j->>'errors')::int > 0 FROM tracechain.worker_status, jsonb_array_elements(jobs) j
+		   WHERE j->>'name' = 'escalate incidents'}),
+	'the blocked escalation fails with an error in worker_status');
+like(sql(q{SELECT j->>'last_error' FROM tracechain.worker_status, jsonb_array_elements(jobs) j
+            WHERE j->>'name' = 'escalate incidents'}), qr/lock timeout/, 'the error says why');
+is(level($fid), '0', 'not escalated while blocked');
+my $runs = sql(q{SELECT runs FROM tracechain.worker_status});
+$hold_in .= "COMMIT;\n\\q\n";
+$hold->finish;
+ok(wait_level($fid, 1), 'escalated once the lock is released');
+ok(sql(q{SELECT runs FROM tracechain.worker_status}) > $runs, 'the worker loop went on');
+ok(no_double_escalation(), 'still no deadline escalated twice');
+
 $node->stop;
 done_testing();
