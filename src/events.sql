@@ -19,7 +19,7 @@ CREATE FUNCTION _worker_status(OUT preloaded boolean, OUT pid int, OUT started_a
                                OUT last_run_at timestamptz, OUT runs bigint,
                                OUT events_queued bigint, OUT events_flushed bigint,
                                OUT events_dropped bigint, OUT queue_bytes bigint,
-                               OUT job_errors bigint, OUT last_error text)
+                               OUT job_errors bigint, OUT last_error text, OUT jobs jsonb)
 RETURNS record
 LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'tc_worker_status';
@@ -27,7 +27,7 @@ COMMENT ON FUNCTION _worker_status() IS 'Internal: the row behind the worker_sta
 
 CREATE VIEW worker_status AS SELECT * FROM _worker_status();
 COMMENT ON VIEW worker_status IS
-'The tracechain background worker: pid (null when not running), last run, event queue counters, job errors';
+'The tracechain background worker: pid (null when not running), last run, event queue counters, job errors, and per job (jobs): runs, items, errors, last run and its duration, last error';
 
 GRANT EXECUTE ON FUNCTION events_flush_wait(int) TO tracechain_admin;
 GRANT EXECUTE ON FUNCTION _worker_status() TO tracechain_admin, tracechain_auditor;

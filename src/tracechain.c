@@ -9,6 +9,7 @@
 
 #include "audit.h"
 #include "events.h"
+#include "incident.h"
 #include "keys.h"
 #include "keystore.h"
 #include "principal.h"
@@ -36,5 +37,6 @@ _PG_init(void)
 	tc_rbac_init();
 	tc_worker_add_job("flush events", tc_events_flush_job);
 	tc_audit_intake_init();
+	tc_incident_init();			/* its jobs run after the flush */
 	MarkGUCPrefixReserved("tracechain");
 }

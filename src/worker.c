@@ -7,6 +7,12 @@
  * (which flushes the event queue on a clean shutdown); SIGHUP reloads the
  * configuration.  It exits with status 1, so the postmaster restarts it
  * after bgw_restart_time whenever it dies.
+ *
+ * It sleeps tracechain.worker_naptime, or less when a job asked, during its
+ * last run, to run again sooner (tc_worker_wake_at: the incident job asks for
+ * the nearest escalation deadline, or for "now" when it has a backlog).
+ * Each job's runs, items (tc_worker_count), errors, last run and last error
+ * are kept in shared memory for worker_status.jobs.
  */
 #include "postgres.h"
 
@@ -25,6 +31,8 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -47,6 +55,18 @@ typedef struct tc_job
 static tc_job jobs[TC_MAX_JOBS];
 static int	njobs = 0;
 
+/* Per-job counters, in shared memory for worker_status.jobs. */
+typedef struct job_stat
+{
+	char		name[48];
+	uint64		runs;
+	uint64		errors;
+	uint64		items;			/* what tc_worker_count() added */
+	TimestampTz last_run_at;
+	int64		last_us;		/* duration of the last run */
+	char		last_error[160];
+} job_stat;
+
 typedef struct worker_state
 {
 	slock_t		mutex;
@@ -57,10 +77,14 @@ typedef struct worker_state
 	uint64		errors;
 	TimestampTz last_error_at;
 	char		last_error[256];
+	int			njobs;
+	job_stat	jobs[TC_MAX_JOBS];
 } worker_state;
 
 static worker_state *wstate = NULL;
 static volatile sig_atomic_t got_sigterm = false;
+static TimestampTz wake_at = 0;	/* earliest wake-up a job asked for; 0: none */
+static int	running_job = -1;
 
 PGDLLEXPORT void tc_worker_main(Datum arg);
 
@@ -74,6 +98,48 @@ tc_worker_add_job(const char *name, tc_job_fn fn)
 	jobs[njobs].name = name;
 	jobs[njobs].fn = fn;
 	njobs++;
+}
+
+void
+tc_worker_wake_at(TimestampTz at)
+{
+	if (wake_at == 0 || at < wake_at)
+		wake_at = at;
+}
+
+void
+tc_worker_count(int64 n)
+{
+	if (running_job < 0 || wstate == NULL)
+		return;
+	SpinLockAcquire(&wstate->mutex);
+	wstate->jobs[running_job].items += n;
+	SpinLockRelease(&wstate->mutex);
+}
+
+int
+tc_worker_naptime_ms(void)
+{
+	return naptime_ms;
+}
+
+/* How long to sleep: the naptime, or less when a job asked for an earlier wake-up. */
+static long
+sleep_ms(void)
+{
+	long		ms = naptime_ms;
+
+	if (wake_at != 0)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (wake_at <= now)
+			ms = 0;
+		else
+			ms = Min(ms, (long) ((wake_at - now + 999) / 1000));
+		wake_at = 0;
+	}
+	return ms;
 }
 
 static void
@@ -125,7 +191,10 @@ run_jobs(MemoryContext jobcxt)
 		return;
 	for (int i = 0; i < njobs; i++)
 	{
+		TimestampTz t0 = GetCurrentTimestamp();
+
 		MemoryContextSwitchTo(jobcxt);
+		running_job = i;
 		PG_TRY();
 		{
 			jobs[i].fn();
@@ -146,9 +215,17 @@ run_jobs(MemoryContext jobcxt)
 			wstate->errors++;
 			wstate->last_error_at = GetCurrentTimestamp();
 			snprintf(wstate->last_error, sizeof(wstate->last_error), "%s: %s", jobs[i].name, e->message);
+			wstate->jobs[i].errors++;
+			strlcpy(wstate->jobs[i].last_error, e->message, sizeof(wstate->jobs[i].last_error));
 			SpinLockRelease(&wstate->mutex);
 		}
 		PG_END_TRY();
+		running_job = -1;
+		SpinLockAcquire(&wstate->mutex);
+		wstate->jobs[i].runs++;
+		wstate->jobs[i].last_run_at = GetCurrentTimestamp();
+		wstate->jobs[i].last_us = wstate->jobs[i].last_run_at - t0;
+		SpinLockRelease(&wstate->mutex);
 		MemoryContextReset(jobcxt);
 	}
 	SpinLockAcquire(&wstate->mutex);
@@ -171,6 +248,9 @@ tc_worker_main(Datum arg)
 	SpinLockAcquire(&wstate->mutex);
 	wstate->pid = MyProcPid;
 	wstate->started_at = GetCurrentTimestamp();
+	wstate->njobs = njobs;
+	for (int i = 0; i < njobs; i++)
+		strlcpy(wstate->jobs[i].name, jobs[i].name, sizeof(wstate->jobs[i].name));
 	SpinLockRelease(&wstate->mutex);
 	on_shmem_exit(worker_detach, (Datum) 0);
 	tc_events_attach_worker(MyLatch);
@@ -180,7 +260,7 @@ tc_worker_main(Datum arg)
 	while (!got_sigterm)
 	{
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 naptime_ms, PG_WAIT_EXTENSION);
+						 sleep_ms(), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -201,8 +281,9 @@ Datum
 tc_worker_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		v[11];
-	bool		n[11] = {0};
+	Datum		v[12];
+	bool		n[12] = {0};
+	StringInfoData js;
 	worker_state w;
 	uint64		enq,
 				fl,
@@ -235,6 +316,33 @@ tc_worker_status(PG_FUNCTION_ARGS)
 	v[9] = Int64GetDatum((int64) w.errors);
 	v[10] = CStringGetTextDatum(w.last_error);
 	n[10] = w.last_error[0] == '\0';
+	/* jobs: [{name, runs, items, errors, last_run_at, last_ms, last_error}] */
+	initStringInfo(&js);
+	appendStringInfoChar(&js, '[');
+	for (int i = 0; i < w.njobs && i < TC_MAX_JOBS; i++)
+	{
+		job_stat   *j = &w.jobs[i];
+
+		if (i > 0)
+			appendStringInfoString(&js, ", ");
+		appendStringInfoString(&js, "{\"name\": ");
+		escape_json(&js, j->name);
+		appendStringInfo(&js, ", \"runs\": " UINT64_FORMAT ", \"items\": " UINT64_FORMAT
+						 ", \"errors\": " UINT64_FORMAT ", \"last_run_at\": ",
+						 j->runs, j->items, j->errors);
+		if (j->last_run_at == 0)
+			appendStringInfoString(&js, "null");
+		else
+			escape_json(&js, timestamptz_to_str(j->last_run_at));
+		appendStringInfo(&js, ", \"last_ms\": %.3f, \"last_error\": ", j->last_us / 1000.0);
+		if (j->last_error[0] == '\0')
+			appendStringInfoString(&js, "null");
+		else
+			escape_json(&js, j->last_error);
+		appendStringInfoChar(&js, '}');
+	}
+	appendStringInfoChar(&js, ']');
+	v[11] = DirectFunctionCall1(jsonb_in, CStringGetDatum(js.data));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, v, n)));
 }
 
