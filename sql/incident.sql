@@ -68,11 +68,14 @@ SELECT principal_create('user', 'incident-bystander') AS bystander \gset
 SELECT detect_incident('UNAUTHORIZED_ACCESS', jsonb_build_object('principal', :'bystander')) AS ua2 \gset
 SELECT count(*) AS responses FROM responses WHERE incident = :'ua2';
 SELECT status FROM principals WHERE id = :'bystander';
--- The others record that nothing could act yet.
+-- The others record that nothing could act yet (the registry pause has landed).
 SELECT detect_incident('DDoS_ATTACK', '{"ips": ["203.0.113.1", "203.0.113.2"], "duration": 7200}') AS ddos \gset
 SELECT action, outcome, note FROM responses WHERE incident = :'ddos';
 SELECT detect_incident('SMART_CONTRACT_EXPLOIT', '{"contract": "0xabc"}') AS sce \gset
 SELECT action, outcome, note FROM responses WHERE incident = :'sce';
+-- The registry has landed: the exploit response really paused it.
+SELECT is_paused() AS paused_by_incident;
+SELECT emergency_unpause();
 SELECT detect_incident('MALWARE_DETECTED', '{"deviceId": "sensor-17"}') AS mal \gset
 SELECT action, outcome, note FROM responses WHERE incident = :'mal';
 
@@ -80,19 +83,19 @@ SELECT action, outcome, note FROM responses WHERE incident = :'mal';
 CREATE TABLE public.response_calls (fn text, arg text);
 CREATE FUNCTION tracechain.block_ip(ip inet, duration interval, reason text) RETURNS void
 LANGUAGE sql AS $$ INSERT INTO public.response_calls VALUES ('block_ip', ip::text || ' for ' || duration) $$;
-CREATE FUNCTION tracechain.emergency_pause() RETURNS void
-LANGUAGE sql AS $$ INSERT INTO public.response_calls VALUES ('emergency_pause', NULL) $$;
 CREATE FUNCTION tracechain.device_revoke(device_id text) RETURNS void
 LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'device % is unknown', device_id USING ERRCODE = '22023'; END $$;
 SELECT detect_incident('DDoS_ATTACK', '{"ips": ["203.0.113.9"]}') AS ddos2 \gset
 SELECT detect_incident('UNAUTHORIZED_ACCESS', '{"ip": "203.0.113.10"}') AS ua3 \gset
 SELECT detect_incident('SMART_CONTRACT_EXPLOIT') AS sce2 \gset
+SELECT is_paused() AS paused_again;
+SELECT emergency_unpause();
 SELECT detect_incident('MALWARE_DETECTED', '{"deviceId": "sensor-18"}') AS mal2 \gset
 SELECT * FROM public.response_calls ORDER BY 1, 2;
 SELECT action, outcome, error FROM responses WHERE incident IN (:'ddos2', :'ua3', :'sce2', :'mal2') ORDER BY 1;
 -- A failing response is recorded; the incident stands.
 SELECT status FROM incidents WHERE id = :'mal2';
-DROP FUNCTION tracechain.block_ip(inet, interval, text), tracechain.emergency_pause(), tracechain.device_revoke(text);
+DROP FUNCTION tracechain.block_ip(inet, interval, text), tracechain.device_revoke(text);
 DROP TABLE public.response_calls;
 
 -- Each detection is audited with its responses.

@@ -78,11 +78,17 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracech
 BEGIN
   PERFORM _check_label('action', action);
   IF resource IS NOT NULL THEN PERFORM _check_label('resource', resource); END IF;
+  -- Acting as a principal, one logs one's own actions only.
+  IF current_principal() IS NOT NULL AND actor IS DISTINCT FROM current_principal() AND actor IS NOT NULL THEN
+    RAISE EXCEPTION 'actor must be the current principal'
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Pass NULL (or the current principal) as actor after authenticate().';
+  END IF;
   RETURN _audit_append('user', action, resource, _check_details(details),
                        coalesce(actor, current_principal()), NULL);
 END $$;
 COMMENT ON FUNCTION log_user_action(uuid, text, text, jsonb) IS
-'Append a user action to the audit chain (actor defaults to the current principal); returns the row id';
+'Append a user action to the audit chain; the actor is the current principal (another actor only when none is set, for a backend logging on its users'' behalf); returns the row id';
 
 CREATE FUNCTION log_system_event(event text, details jsonb DEFAULT '{}', severity text DEFAULT 'info')
 RETURNS bigint

@@ -85,19 +85,11 @@ enqueue_spi(const tc_audit_row *row)
 	char		n[8];
 	const char *db_user = row->db_user ? row->db_user : GetUserNameFromId(GetSessionUserId(), false);
 	bool		isnull;
-	volatile int rc;
+	volatile int rc = 0;
+	Oid			save_uid;
+	int			save_ctx;
+	Oid			owner = pending_owner();
 
-	if (enqueue_plan == NULL)
-	{
-		Oid			types[8] = {TIMESTAMPTZOID, TEXTOID, UUIDOID, NAMEOID, TEXTOID, TEXTOID, JSONBOID, INETOID};
-		SPIPlanPtr	p = SPI_prepare("INSERT INTO tracechain.audit_pending (at, type, actor, db_user, action, "
-									"resource, details, ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-									8, types);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "could not prepare the audit intake insert");
-		enqueue_plan = p;
-	}
 	memset(n, ' ', sizeof(n));
 	v[0] = TimestampTzGetDatum(row->at);
 	v[1] = CStringGetTextDatum(row->type);
@@ -110,29 +102,35 @@ enqueue_spi(const tc_audit_row *row)
 	v[6] = row->details ? JsonbPGetDatum(row->details) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
 	v[7] = row->ip ? DirectFunctionCall1(inet_in, CStringGetDatum(row->ip)) : (Datum) 0;
 	n[7] = row->ip ? ' ' : 'n';
-	/*
-	 * Insert as the owner of audit_pending: the capture trigger runs as
-	 * whoever changed the audited table, who has no right on tracechain's
-	 * tables.  (Not SECURITY DEFINER on the trigger: that would set
-	 * search_path on every statement of every audited table.)
-	 */
-	{
-		Oid			save_uid;
-		int			save_ctx;
-		Oid			owner = pending_owner();
 
-		GetUserIdAndSecContext(&save_uid, &save_ctx);
-		SetUserIdAndSecContext(owner, save_ctx | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-		PG_TRY();
+	/*
+	 * Prepare and insert as the owner of audit_pending: the capture trigger
+	 * runs as whoever changed the audited table, who has no right on
+	 * tracechain's schema or tables.  (Not SECURITY DEFINER on the trigger:
+	 * that would set search_path on every statement of every audited table.)
+	 */
+	GetUserIdAndSecContext(&save_uid, &save_ctx);
+	SetUserIdAndSecContext(owner, save_ctx | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		if (enqueue_plan == NULL)
 		{
-			rc = SPI_execute_plan(enqueue_plan, v, n, false, 1);
+			Oid			types[8] = {TIMESTAMPTZOID, TEXTOID, UUIDOID, NAMEOID, TEXTOID, TEXTOID, JSONBOID, INETOID};
+			SPIPlanPtr	p = SPI_prepare("INSERT INTO tracechain.audit_pending (at, type, actor, db_user, action, "
+										"resource, details, ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+										8, types);
+
+			if (p == NULL || SPI_keepplan(p) != 0)
+				elog(ERROR, "could not prepare the audit intake insert");
+			enqueue_plan = p;
 		}
-		PG_FINALLY();
-		{
-			SetUserIdAndSecContext(save_uid, save_ctx);
-		}
-		PG_END_TRY();
+		rc = SPI_execute_plan(enqueue_plan, v, n, false, 1);
 	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_uid, save_ctx);
+	}
+	PG_END_TRY();
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "audit intake insert failed: %s", SPI_result_code_string(rc));
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -299,6 +297,25 @@ capture_emit(capture_ctx *c, const char *op, TupleTableSlot *oldslot, TupleTable
 }
 
 /*
+ * Whether captured rows carry the statement text: not when audit_table() was
+ * told so (trigger argument 'nostatement'), and never for a table with a
+ * protected column, whose plaintext would otherwise sit in the statement's
+ * literals, in an append-only log, for ever.
+ */
+static bool
+record_statement(TriggerData *td)
+{
+	TriggerDesc *trigdesc = td->tg_relation->trigdesc;
+
+	if (td->tg_trigger->tgnargs > 0 && strcmp(td->tg_trigger->tgargs[0], "nostatement") == 0)
+		return false;
+	for (int i = 0; trigdesc && i < trigdesc->numtriggers; i++)
+		if (strncmp(trigdesc->triggers[i].tgname, "tracechain_protect_", 19) == 0)
+			return false;
+	return true;
+}
+
+/*
  * AFTER ... FOR EACH STATEMENT trigger with transition tables (tc_old,
  * tc_new), and BEFORE TRUNCATE: one audit row per changed row, in bulk.
  * UPDATE rows pair the old and new transition tables by position (they are
@@ -326,7 +343,7 @@ tc_audit_capture(PG_FUNCTION_ARGS)
 	c.xid = GetTopTransactionId();
 	c.actor = tc_current_principal();
 	c.db_user = GetUserNameFromId(GetSessionUserId(), false);
-	if (debug_query_string)
+	if (debug_query_string && record_statement(td))
 		c.statement = pnstrdup(debug_query_string,
 							   pg_mbcliplen(debug_query_string, strlen(debug_query_string), STATEMENT_MAX));
 	c.all = palloc(sizeof(AttrNumber) * Max(c.desc->natts, 1));

@@ -47,15 +47,32 @@ AS 'MODULE_PATHNAME', 'tc_audit_seal';
 COMMENT ON FUNCTION audit_seal(int) IS
 'Seal committed pending audit rows into the chain now (the worker does this on its own); returns how many';
 
-CREATE FUNCTION audit_table(tbl regclass) RETURNS void
+CREATE FUNCTION _audit_table_allowed(tbl regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  -- Capturing a table's rows reveals them in audit_log: only someone who may
+  -- put triggers on the table (its owner, or a holder of TRIGGER) may do it.
+  IF NOT (has_table_privilege(session_user, tbl, 'TRIGGER')
+          OR pg_has_role(session_user, (SELECT relowner FROM pg_class WHERE oid = tbl), 'USAGE')) THEN
+    RAISE EXCEPTION 'permission denied for table %', tbl
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Auditing a table needs its ownership or the TRIGGER privilege on it.';
+  END IF;
+END $$;
+COMMENT ON FUNCTION _audit_table_allowed(regclass) IS
+'Internal: the caller of audit_table()/unaudit_table() must own the table or hold TRIGGER on it';
+
+CREATE FUNCTION audit_table(tbl regclass, record_statement boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp AS $$
 DECLARE
   v_kind char;
   v_nsp name;
+  v_arg text := CASE WHEN record_statement THEN '' ELSE '''nostatement''' END;
 BEGIN
   IF tbl IS NULL THEN
     RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  PERFORM _audit_table_allowed(tbl);
   SELECT c.relkind, n.nspname INTO v_kind, v_nsp
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl;
   IF v_kind NOT IN ('r', 'p') THEN
@@ -68,17 +85,18 @@ BEGIN
     RETURN;   -- already audited
   END IF;
   EXECUTE format('CREATE TRIGGER tracechain_audit_insert AFTER INSERT ON %s '
-                 'REFERENCING NEW TABLE AS tc_new FOR EACH STATEMENT EXECUTE FUNCTION tracechain._audit_capture()', tbl);
+                 'REFERENCING NEW TABLE AS tc_new FOR EACH STATEMENT EXECUTE FUNCTION tracechain._audit_capture(' || v_arg || ')', tbl);
   EXECUTE format('CREATE TRIGGER tracechain_audit_update AFTER UPDATE ON %s '
-                 'REFERENCING OLD TABLE AS tc_old NEW TABLE AS tc_new FOR EACH STATEMENT EXECUTE FUNCTION tracechain._audit_capture()', tbl);
+                 'REFERENCING OLD TABLE AS tc_old NEW TABLE AS tc_new FOR EACH STATEMENT EXECUTE FUNCTION tracechain._audit_capture(' || v_arg || ')', tbl);
   EXECUTE format('CREATE TRIGGER tracechain_audit_delete AFTER DELETE ON %s '
-                 'REFERENCING OLD TABLE AS tc_old FOR EACH STATEMENT EXECUTE FUNCTION tracechain._audit_capture()', tbl);
+                 'REFERENCING OLD TABLE AS tc_old FOR EACH STATEMENT EXECUTE FUNCTION tracechain._audit_capture(' || v_arg || ')', tbl);
   EXECUTE format('CREATE TRIGGER tracechain_audit_truncate BEFORE TRUNCATE ON %s '
-                 'FOR EACH STATEMENT EXECUTE FUNCTION tracechain._audit_capture()', tbl);
-  PERFORM _audit_append('security', 'audit.table', tbl::text, '{}', current_principal(), NULL);
+                 'FOR EACH STATEMENT EXECUTE FUNCTION tracechain._audit_capture(' || v_arg || ')', tbl);
+  PERFORM _audit_append('security', 'audit.table', tbl::text,
+                        jsonb_build_object('record_statement', record_statement), current_principal(), NULL);
 END $$;
-COMMENT ON FUNCTION audit_table(regclass) IS
-'Capture every INSERT, UPDATE, DELETE and TRUNCATE of a table into the audit chain: the key (when it has a primary key), old and new values, principal, db user, xid, statement';
+COMMENT ON FUNCTION audit_table(regclass, boolean) IS
+'Capture every INSERT, UPDATE, DELETE and TRUNCATE of a table (yours, or one you hold TRIGGER on) into the audit chain: key, old and new values, principal, db user, xid and, unless record_statement is false or the table has protected columns, the statement';
 
 CREATE FUNCTION unaudit_table(tbl regclass) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp AS $$
@@ -86,6 +104,7 @@ BEGIN
   IF tbl IS NULL THEN
     RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  PERFORM _audit_table_allowed(tbl);
   IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = tbl AND tgname = 'tracechain_audit_insert') THEN
     RAISE EXCEPTION 'table % is not audited', tbl USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
@@ -141,7 +160,7 @@ $$;
 COMMENT ON FUNCTION audit_publish_digest() IS
 'Publish the current chain head now (into audit_digests and NOTIFY tracechain_audit_digest); null when it did not move';
 
-GRANT EXECUTE ON FUNCTION audit_table(regclass), unaudit_table(regclass), audit_seal(int),
+GRANT EXECUTE ON FUNCTION audit_table(regclass, boolean), unaudit_table(regclass), audit_seal(int),
   audit_publish_digest() TO tracechain_admin;
 GRANT SELECT ON audit_digests TO tracechain_auditor, tracechain_admin, tracechain_app;
 GRANT SELECT ON audit_pending TO tracechain_auditor, tracechain_admin;

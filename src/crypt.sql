@@ -237,7 +237,7 @@ BEGIN
                  format('tracechain: column %s is stored encrypted under key %s', col, key_name));
   -- encrypt what is there already (values that are envelopes stay as they are)
   EXECUTE format('UPDATE %s SET %I = %I WHERE %I IS NOT NULL', tbl, col, col, col);
-  PERFORM tracechain._crypt_audit('column.protect', tbl::text,
+  PERFORM tracechain._crypt_audit('column.protect', tbl, col,
                                   jsonb_build_object('column', col, 'key', key_name));
 END $$;
 COMMENT ON FUNCTION protect_column(regclass, name, text) IS
@@ -265,23 +265,38 @@ BEGIN
     EXECUTE format('UPDATE %s SET %I = %I WHERE %I IS NOT NULL', tbl, col, col, col);
     EXECUTE format('DROP TRIGGER %I ON %s', v_trg, tbl);
   END IF;
-  PERFORM tracechain._crypt_audit('column.unprotect', tbl::text,
+  PERFORM tracechain._crypt_audit('column.unprotect', tbl, col,
                                   jsonb_build_object('column', col, 'decrypted', decrypt));
 END $$;
 COMMENT ON FUNCTION unprotect_column(regclass, name, boolean) IS
 'Remove the protection trigger; with decrypt => true also turn the stored envelopes back into plaintext; audited';
 
-CREATE FUNCTION _crypt_audit(action text, resource text, details jsonb)
+CREATE FUNCTION _crypt_audit(action text, tbl regclass, col name, details jsonb)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp AS $$
+DECLARE
+  v_protected boolean;
 BEGIN
-  IF action NOT IN ('column.protect', 'column.unprotect') THEN
+  IF action NOT IN ('column.protect', 'column.unprotect') OR tbl IS NULL OR col IS NULL THEN
     RAISE EXCEPTION 'invalid crypt audit action' USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  PERFORM _audit_append('security', action, resource, details, current_principal(), NULL);
+  -- The row states a fact that must hold, so nobody can forge a misleading one:
+  -- the caller may change triggers on the table, and the column is (or is no
+  -- longer) protected.
+  IF NOT has_table_privilege(session_user, tbl, 'TRIGGER') THEN
+    RAISE EXCEPTION 'permission denied for table %', tbl USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  v_protected := EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = tbl AND t.tgname = _protect_trigger_name(col));
+  IF v_protected <> (action = 'column.protect') THEN
+    RAISE EXCEPTION 'column "%" of % is not in the state the audit row would claim', col, tbl
+      USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  PERFORM _audit_append('security', action, tbl::text,
+                        coalesce(details, '{}') || jsonb_build_object('column', col),
+                        current_principal(), NULL);
 END $$;
-COMMENT ON FUNCTION _crypt_audit(text, text, jsonb) IS
-'Internal: the audit row of protect_column() and unprotect_column() (which run as their caller)';
+COMMENT ON FUNCTION _crypt_audit(text, regclass, name, jsonb) IS
+'Internal: the audit row of protect_column() and unprotect_column() (which run as their caller); refuses a row that does not match the table''s triggers';
 
 CREATE FUNCTION _key_usable(name text)
 RETURNS boolean
@@ -302,5 +317,5 @@ GRANT EXECUTE ON FUNCTION encrypt(bytea, text, text), encrypt(text, text, text),
 GRANT EXECUTE ON FUNCTION forget_principal(uuid), protect_column(regclass, name, text),
   unprotect_column(regclass, name, boolean), _protect_trigger(), _protect_trigger_name(name),
   _protect_args(regclass, name),
-  _crypt_audit(text, text, jsonb), _key_usable(text)
+  _crypt_audit(text, regclass, name, jsonb), _key_usable(text)
   TO tracechain_admin;

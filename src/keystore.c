@@ -1354,7 +1354,10 @@ PG_FUNCTION_INFO_V1(tc_key_rotate);
 Datum
 tc_key_rotate(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT32(tc_keystore_rotate(arg_name(fcinfo, 0)));
+	char	   *name = arg_name(fcinfo, 0);
+
+	refuse_principal_name(name);	/* a forgotten principal's key stays forgotten */
+	PG_RETURN_INT32(tc_keystore_rotate(name));
 }
 
 PG_FUNCTION_INFO_V1(tc_key_destroy);
@@ -1363,6 +1366,7 @@ tc_key_destroy(PG_FUNCTION_ARGS)
 {
 	char	   *name = arg_name(fcinfo, 0);
 
+	refuse_principal_name(name);	/* forget_principal() is the way to destroy those */
 	if (PG_ARGISNULL(1) || PG_GETARG_INT32(1) < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

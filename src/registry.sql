@@ -65,7 +65,7 @@ SELECT pg_catalog.pg_extension_config_dump('products_id_seq', '');
 
 CREATE TABLE checkpoints (
   id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  product_id bigint NOT NULL REFERENCES products (id) ON DELETE CASCADE,
+  product_id bigint NOT NULL REFERENCES products (id) ON DELETE RESTRICT,   -- custody history outlives no product
   seq        int NOT NULL CHECK (seq > 0),
   kind       text NOT NULL,
   location   text,
@@ -621,6 +621,12 @@ GRANT SELECT ON registry_state, stakeholders TO tracechain_app, tracechain_audit
 GRANT SELECT ON products, checkpoints TO tracechain_app, tracechain_auditor, tracechain_admin;
 GRANT UPDATE (name, batch_number, is_active) ON products TO tracechain_app;
 GRANT DELETE ON products TO tracechain_app;
+-- Those direct writes (governed by the RLS policies above) are captured into
+-- the audit chain like any audited table (audit_intake.c).
+CREATE TRIGGER tracechain_audit_update AFTER UPDATE ON products
+  REFERENCING OLD TABLE AS tc_old NEW TABLE AS tc_new FOR EACH STATEMENT EXECUTE FUNCTION _audit_capture();
+CREATE TRIGGER tracechain_audit_delete AFTER DELETE ON products
+  REFERENCING OLD TABLE AS tc_old FOR EACH STATEMENT EXECUTE FUNCTION _audit_capture();
 GRANT EXECUTE ON FUNCTION is_paused(), can_access_product(bigint, text, uuid), verify_product(bigint)
 TO tracechain_app, tracechain_auditor, tracechain_admin;
 GRANT EXECUTE ON FUNCTION register_product(text, text, numeric), add_checkpoint(bigint, text, text, jsonb),
