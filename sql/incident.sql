@@ -72,7 +72,7 @@ SELECT status FROM principals WHERE id = :'bystander';
 SELECT detect_incident('DDoS_ATTACK', '{"ips": ["203.0.113.1", "203.0.113.2"], "duration": 7200}') AS ddos \gset
 SELECT action, outcome, note FROM responses WHERE incident = :'ddos';
 SELECT detect_incident('SMART_CONTRACT_EXPLOIT', '{"contract": "0xabc"}') AS sce \gset
-SELECT action, outcome, note FROM responses WHERE incident = :'sce';
+SELECT action, outcome, note, error FROM responses WHERE incident = :'sce';
 -- The registry has landed: the exploit response really paused it.
 SELECT is_paused() AS paused_by_incident;
 SELECT emergency_unpause();

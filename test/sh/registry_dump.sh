@@ -59,7 +59,8 @@ $A -c "BEGIN" -c "SELECT tracechain.authenticate('$tc') IS NOT NULL" \
 $A -c "BEGIN" -c "SELECT tracechain.authenticate('$t1') IS NOT NULL" -c "SELECT tracechain.register_product('after restore', 'D3', 8) > 0" -c "COMMIT" >/dev/null
 $R -c "SELECT amount_limit FROM tracechain.stakeholders WHERE principal = '$m1'" | grep -qx 0
 $PSQL -d postgres -c "DROP DATABASE tc_reg_restored"
-$PSQL -c "DELETE FROM tracechain.products WHERE manufacturer IN ('$m1', '$m2')" \
+# (products with custody checkpoints cannot be deleted: they stay, inactive)
+$PSQL -c "UPDATE tracechain.products SET is_active = false WHERE manufacturer IN ('$m1', '$m2')" \
       -c "DELETE FROM tracechain.stakeholders WHERE principal IN ('$m1', '$m2')" \
       -c "DELETE FROM tracechain.principal_roles WHERE principal IN ('$m1', '$m2', '$c1')" -c "DROP ROLE tc_dump_app" >/dev/null
 echo "restored with $policies policies (in the dump: $in_dump; replayed CREATE POLICY: ok); they hold there"
