@@ -26,6 +26,9 @@ SELECT c.n, c.type, c.details, i.severity, i.status, i.escalation_level,
        i.next_escalation_at - i.detected_at AS response_time
   FROM cases c JOIN detected d USING (n) JOIN incidents i ON i.id = d.id
  ORDER BY c.n;
+-- Case 8 really paused the registry (it has landed); let later steps write again.
+SELECT is_paused() AS paused_by_case_8;
+SELECT emergency_unpause();
 
 -- Refused details.
 SELECT detect_incident('DATA_BREACH', '[1]');
