@@ -9,6 +9,7 @@
 
 #include "audit.h"
 #include "events.h"
+#include "jwt_module.h"
 #include "keys.h"
 #include "keystore.h"
 #include "principal.h"
@@ -32,6 +33,7 @@ _PG_init(void)
 	tc_keystore_init();
 	tc_totp_init();
 	tc_siwe_init();
+	tc_jwt_init();
 	tc_worker_add_job("flush events", tc_events_flush_job);
 	tc_audit_intake_init();
 	MarkGUCPrefixReserved("tracechain");

@@ -122,7 +122,7 @@ tc_jwt_segment_decode(const char *seg, size_t seglen, uint8_t *out, size_t cap)
  */
 
 #define NUMBER_MAX 100			/* characters */
-#define EXPONENT_DIGITS_MAX 3
+#define EXPONENT_DIGITS_MAX 2
 
 typedef struct jp
 {

@@ -112,6 +112,8 @@ main(void)
 	check(js("{\"a\":\"\xf4\x90\x80\x80\"}") == TC_JWT_E_JSON_UTF8, "above U+10FFFF refused");
 	check(js("{\"a\":\"\xe2\x82\"}") == TC_JWT_E_JSON_UTF8, "truncated UTF-8 refused");
 	check(js("{\"a\":1e99999}") == TC_JWT_E_JSON_NUMBER, "huge exponent refused");
+	check(js("{\"a\":-1.5E-99}") == 0, "two-digit exponent accepted");
+	check(js("{\"a\":1e100}") == TC_JWT_E_JSON_NUMBER, "three-digit exponent refused");
 	check(js("{\"a\":1,\"a\":2}") == TC_JWT_E_JSON_DUPLICATE, "duplicate member refused");
 	check(js("{\"exp\":1,\"\\u0065xp\":2}") == TC_JWT_E_JSON_DUPLICATE, "duplicate member in escaped form refused");
 	check(js("{\"a\":{\"b\":1,\"b\":2}}") == 0, "duplicate below the top is left to jsonb");
