@@ -811,6 +811,8 @@ der_int(const uint8_t *der, size_t end, size_t *pos, uint8_t out[32])
 		return -1;
 	if (der[p] & 0x80)
 		return -1;				/* negative */
+	if (len == 1 && der[p] == 0x00)
+		return -1;				/* zero: never a valid r or s */
 	if (len > 1 && der[p] == 0x00 && !(der[p + 1] & 0x80))
 		return -1;				/* not minimal */
 	if (der[p] == 0x00 && len > 1)

@@ -136,7 +136,7 @@ extern long tc_jwt_header_write(tc_jwt_alg alg, const char *key_name, size_t key
 								int32_t version, char *out, size_t cap);
 
 /*
- * ES256 signatures.  der_to_raw: strict DER SEQUENCE of two positive minimal
+ * ES256 signatures.  der_to_raw: strict DER SEQUENCE of two positive (non-zero) minimal
  * INTEGERs, each at most 32 bytes of value, to r || s (64 bytes, each
  * left-padded); 0 or -1.  raw_to_der: the DER of r || s (r and s must not
  * be zero); returns the length (at most TC_JWT_ES256_DER_MAX) or -1.

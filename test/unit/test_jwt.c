@@ -251,6 +251,8 @@ main(void)
 			  "DER length mismatch refused");
 		check(tc_jwt_ecdsa_der_to_raw((const uint8_t *) "\x30\x06\x02\x01\x01\x02\x02\x7f", 8, back) < 0,
 			  "DER integer past the end refused");
+		check(tc_jwt_ecdsa_der_to_raw((const uint8_t *) "\x30\x06\x02\x01\x00\x02\x01\x7f", 8, back) < 0,
+			  "DER r = 0 refused");
 	}
 
 	printf("# %d tests, %d failed\n", n, failed);
