@@ -532,6 +532,21 @@ tc_keystore_get(const char *name, int32 version, tc_key_kind kind, tc_key *out)
 }
 
 bool
+tc_keystore_kind(const char *name, tc_key_kind *out)
+{
+	kname	   *kn;
+
+	if (!name_ok(name))
+		return false;
+	cache_ensure();
+	kn = hash_search(by_name, name, HASH_FIND, NULL);
+	if (kn == NULL && (kn = cache_load(name, 0)) == NULL)
+		return false;
+	*out = kn->kind;
+	return true;
+}
+
+bool
 tc_keystore_get_by_id(int32 id, int32 version, tc_key *out)
 {
 	kver_key	vk = {id, version};

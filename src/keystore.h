@@ -74,6 +74,13 @@ extern void tc_keystore_check_name(const char *name);
  */
 extern bool tc_keystore_get(const char *name, int32 version, tc_key_kind kind, tc_key *out);
 
+/*
+ * The kind of a named key (any status), without its material; false when no
+ * key has that name.  For modules whose behaviour follows the kind (jwt:
+ * hmac is HS256, ec-p256 is ES256).
+ */
+extern bool tc_keystore_kind(const char *name, tc_key_kind *out);
+
 /* The same by the id stored in an envelope; any kind. */
 extern bool tc_keystore_get_by_id(int32 id, int32 version, tc_key *out);
 

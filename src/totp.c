@@ -30,7 +30,9 @@
 #include <qrencode.h>
 
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "common/hashfn.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -830,9 +832,62 @@ tc_totp_qr_svg(PG_FUNCTION_ARGS)
 
 /* ---------------------------------------------------------------------- */
 
+/*
+ * Master key rotation: reseal every TOTP secret (confirmed factors and
+ * pending enrolments) under the current master key.  Registered with
+ * tc_keys_register_reseal; master_key_rewrap() runs it in its transaction,
+ * as the extension's owner.  Returns how many secrets it changed.
+ */
+static int
+totp_reseal(void)
+{
+	static const char *const tables[] = {"tracechain.totp_factors", "tracechain.totp_pending"};
+	int			n = 0;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (int t = 0; t < 2; t++)
+	{
+		SPITupleTable *tt;
+		uint64		rows;
+
+		if (SPI_execute(psprintf("SELECT principal, secret_sealed FROM %s ORDER BY principal FOR UPDATE",
+								 tables[t]), false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read %s", tables[t]);
+		tt = SPI_tuptable;
+		rows = SPI_processed;
+		for (uint64 i = 0; i < rows; i++)
+		{
+			bool		isnull;
+			Datum		pd = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
+			pg_uuid_t  *principal = DatumGetUUIDP(pd);
+			bytea	   *sealed = DatumGetByteaPP(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+			bytea	   *resealed;
+
+			if (isnull)
+				continue;
+			resealed = tc_reseal("totp", principal->data, UUID_LEN, sealed);
+			if (resealed != NULL)
+			{
+				Oid			types[2] = {BYTEAOID, UUIDOID};
+				Datum		args[2] = {PointerGetDatum(resealed), pd};
+
+				if (SPI_execute_with_args(psprintf("UPDATE %s SET secret_sealed = $1 "
+												   "WHERE principal OPERATOR(pg_catalog.=) $2", tables[t]),
+										  2, types, args, NULL, false, 0) != SPI_OK_UPDATE || SPI_processed != 1)
+					elog(ERROR, "could not update %s", tables[t]);
+				n++;
+			}
+		}
+	}
+	SPI_finish();
+	return n;
+}
+
 void
 tc_totp_init(void)
 {
+	tc_keys_register_reseal("totp", totp_reseal);
 	DefineCustomIntVariable("tracechain.totp_window",
 							"Time steps before and after the current one in which a TOTP code is accepted.",
 							NULL, &totp_window, 1, 0, 10,

@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "events.h"
 #include "incident.h"
+#include "jwt_module.h"
 #include "keys.h"
 #include "keystore.h"
 #include "principal.h"
@@ -35,6 +36,7 @@ _PG_init(void)
 	tc_totp_init();
 	tc_siwe_init();
 	tc_rbac_init();
+	tc_jwt_init();
 	tc_worker_add_job("flush events", tc_events_flush_job);
 	tc_audit_intake_init();
 	tc_incident_init();			/* its jobs run after the flush */
