@@ -11,6 +11,7 @@
 #include "events.h"
 #include "keys.h"
 #include "principal.h"
+#include "ratelimit.h"
 #include "shmem.h"
 #include "totp.h"
 #include "siwe_login.h"
@@ -30,6 +31,7 @@ _PG_init(void)
 	tc_principal_init();
 	tc_totp_init();
 	tc_siwe_init();
+	tc_ratelimit_init();
 	tc_worker_add_job("flush events", tc_events_flush_job);
 	tc_audit_intake_init();
 	MarkGUCPrefixReserved("tracechain");
