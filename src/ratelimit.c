@@ -94,7 +94,7 @@ static int	rl_max_blocks = 4096;
 static int	rl_ipv6_prefix = 64;
 static int	login_window_s = 900;
 static int	login_max_ip = 100;
-static int	login_max_principal = 20;
+static int	login_max_principal = 50;
 
 /* ---------------------------------------------------------------------- */
 /* Shared memory layout                                                    */
@@ -1447,7 +1447,7 @@ tc_ratelimit_init(void)
 							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("tracechain.login_throttle_principal",
 							"Failed sign-in attempts per principal or wallet per window before further attempts are refused (0: off).",
-							NULL, &login_max_principal, 20, 0, RL_MAX_LIMIT,
+							NULL, &login_max_principal, 50, 0, RL_MAX_LIMIT,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 	rl_lock_base = tc_shmem_register("ratelimit", header_bytes() + part_bytes() * RL_PARTS,
 									 RL_PARTS + 1, rl_shmem_init, (void **) &rl);

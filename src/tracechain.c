@@ -8,6 +8,7 @@
 #include "utils/guc.h"
 
 #include "audit.h"
+#include "device.h"
 #include "events.h"
 #include "keys.h"
 #include "principal.h"
@@ -32,6 +33,7 @@ _PG_init(void)
 	tc_totp_init();
 	tc_siwe_init();
 	tc_ratelimit_init();
+	tc_device_init();
 	tc_worker_add_job("flush events", tc_events_flush_job);
 	tc_audit_intake_init();
 	MarkGUCPrefixReserved("tracechain");
