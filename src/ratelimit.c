@@ -1316,8 +1316,13 @@ tc_login_throttle_fail(PG_FUNCTION_ARGS)
 /* The worker job: load after a restart, persist new blocks, purge         */
 /* ---------------------------------------------------------------------- */
 
-static void
-blocks_job_body(void)
+/*
+ * Load ip_blocks after a restart, write the blocks not yet in it, purge
+ * expired rows.  Returns the blocks written (count in *nwritten), to be
+ * marked persisted only once the transaction has committed.
+ */
+static rl_block *
+blocks_job_body(int *nwritten, MemoryContext outcxt)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	int			n;
@@ -1356,7 +1361,7 @@ blocks_job_body(void)
 
 	/* Copy the blocks not yet in the table, then write them without the lock. */
 	LWLockAcquire(blocks_lock(), LW_SHARED);
-	copy = palloc(sizeof(rl_block) * (Size) (rl->hosts_used + rl->nnets + 1));
+	copy = MemoryContextAlloc(outcxt, sizeof(rl_block) * (Size) (rl->hosts_used + rl->nnets + 1));
 	n = blocks_copy_locked(copy, true, now);
 	LWLockRelease(blocks_lock());
 	for (int i = 0; i < n; i++)
@@ -1384,7 +1389,16 @@ blocks_job_body(void)
 		elog(ERROR, "could not purge tracechain.ip_blocks");
 	SPI_finish();
 
-	/* Mark what was written (unless it changed meanwhile), drop expired entries. */
+	*nwritten = n;
+	return copy;
+}
+
+/* After commit: mark what was written (unless it changed meanwhile), drop expired entries. */
+static void
+blocks_mark_persisted(rl_block *copy, int n)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
 	LWLockAcquire(blocks_lock(), LW_EXCLUSIVE);
 	for (int i = 0; i < n; i++)
 	{
@@ -1400,15 +1414,20 @@ blocks_job_body(void)
 static void
 tc_ratelimit_blocks_job(void)
 {
+	MemoryContext jobcxt = CurrentMemoryContext;
+	int			n;
+	rl_block   *written;
+
 	if (rl == NULL || RecoveryInProgress())
 		return;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "tracechain rate-limit blocks");
-	blocks_job_body();
+	written = blocks_job_body(&n, jobcxt);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	blocks_mark_persisted(written, n);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
@@ -1417,8 +1436,11 @@ PG_FUNCTION_INFO_V1(tc_rate_limit_sync);
 Datum
 tc_rate_limit_sync(PG_FUNCTION_ARGS)
 {
+	int			n;
+
 	require_shmem();
-	blocks_job_body();
+	/* Marks nothing persisted: the worker writes the same rows again (idempotent) after its own commit. */
+	(void) blocks_job_body(&n, CurrentMemoryContext);
 	PG_RETURN_VOID();
 }
 
