@@ -72,7 +72,7 @@ END $$;
 SQL
 cat > "$WORK/check.sql" <<'SQL'
 \set a random(0, 9999)
-SELECT tracechain.rate_limit_check(('10.' || (:a / 256) || '.' || (:a % 256) || '.7')::inet, 'bench');
+SELECT tracechain.rate_limit_check('10.0.0.0'::inet + :a, 'bench');
 SQL
 cat > "$WORK/one.sql" <<'SQL'
 \set a random(0, 9999)
@@ -80,7 +80,7 @@ SELECT 1;
 SQL
 cat > "$WORK/naive.sql" <<'SQL'
 \set a random(0, 9999)
-SELECT public.naive_check(('10.' || (:a / 256) || '.' || (:a % 256) || '.7')::inet, 'bench');
+SELECT public.naive_check('10.0.0.0'::inet + :a, 'bench');
 SQL
 chmod 644 "$WORK"/*.sql
 tps() {  # script clients -> tps
