@@ -71,6 +71,11 @@ CREATE FUNCTION _siwe_fail(reason text, message text, address text, ip inet, use
 RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, tracechain, pg_temp AS $$
 BEGIN
+  -- Login throttling (ratelimit.sql): count the failure per IP and per wallet
+  -- in shared memory; a refusal for throttling is not counted again.
+  IF reason <> 'throttled' THEN
+    PERFORM _login_throttle_fail('siwe', ip, address);
+  END IF;
   PERFORM _record_event('security', 'siwe.login_failed',
                         CASE WHEN address IS NOT NULL THEN 'wallet:' || address END,
                         jsonb_build_object('reason', reason, 'user_agent', user_agent) || coalesce(extra, '{}'),
@@ -171,9 +176,17 @@ BEGIN
     PERFORM _siwe_fail('not_configured', 'wallet sign-in is not configured (tracechain.siwe_domain is empty)',
                        NULL, ip, v_ua);
   END IF;
+  -- Login throttling (ratelimit.sql): too many recent failures from this IP
+  -- or for this wallet refuse the attempt before any signature is checked.
+  IF NOT _login_throttle_ok('siwe', ip, NULL) THEN
+    PERFORM _siwe_fail('throttled', 'too many failed sign-in attempts', NULL, ip, v_ua);
+  END IF;
   m := _siwe_parse(message);
   IF m.error IS NOT NULL THEN
     PERFORM _siwe_fail('malformed', 'malformed sign-in message: ' || m.error, NULL, ip, v_ua);
+  END IF;
+  IF NOT _login_throttle_ok('siwe', NULL, m.address) THEN
+    PERFORM _siwe_fail('throttled', 'too many failed sign-in attempts', m.address, ip, v_ua);
   END IF;
   IF m.domain <> v_domain THEN
     PERFORM _siwe_fail('domain', 'sign-in message is for another domain', m.address, ip, v_ua,

@@ -145,6 +145,12 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, tracechain, pg_temp AS $
 DECLARE
   v_max int := current_setting('tracechain.totp_max_failures')::int;
 BEGIN
+  -- Login throttling (ratelimit.sql): count the failure per session IP and
+  -- per principal in shared memory; a refusal for throttling is not counted again.
+  IF reason <> 'throttled' THEN
+    PERFORM _login_throttle_fail('totp', (SELECT s.ip FROM sessions s WHERE s.id = current_session_id()),
+                                 principal::text);
+  END IF;
   PERFORM _record_event('security', action, 'principal:' || principal,
                         jsonb_build_object('reason', reason, 'failures', failures), principal, NULL);
   IF failures = v_max THEN
@@ -286,13 +292,20 @@ BEGIN
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'Enrol with totp_enroll and confirm with totp_confirm.';
   END IF;
+  -- Login throttling (ratelimit.sql): too many recent failures from the
+  -- session's IP or for this principal refuse the attempt before any HMAC.
+  IF NOT _login_throttle_ok('totp', (SELECT s.ip FROM sessions s WHERE s.id = current_session_id()),
+                            v_me::text) THEN
+    PERFORM _totp_failed(v_me, 'totp.verify_failed', 'throttled', NULL);
+    RETURN false;
+  END IF;
   -- Lockout is read (and this attempt charged) in shared memory before any HMAC.
   v_n := _totp_attempt(v_me);
   IF v_n < 0 THEN
     PERFORM _totp_failed(v_me, 'totp.verify_failed', 'locked', NULL);
     RETURN false;
   END IF;
-  v_hash := _totp_recovery_hash(v_me, code);
+    v_hash := _totp_recovery_hash(v_me, code);
   IF v_hash IS NOT NULL THEN
     v_method := 'recovery';
     UPDATE totp_recovery_codes r SET used_at = clock_timestamp()

@@ -8,6 +8,7 @@
 #include "utils/guc.h"
 
 #include "audit.h"
+#include "device.h"
 #include "events.h"
 #include "incident.h"
 #include "jwt_module.h"
@@ -15,6 +16,7 @@
 #include "keystore.h"
 #include "principal.h"
 #include "rbac.h"
+#include "ratelimit.h"
 #include "shmem.h"
 #include "totp.h"
 #include "siwe_login.h"
@@ -37,6 +39,8 @@ _PG_init(void)
 	tc_siwe_init();
 	tc_rbac_init();
 	tc_jwt_init();
+	tc_ratelimit_init();
+	tc_device_init();
 	tc_worker_add_job("flush events", tc_events_flush_job);
 	tc_audit_intake_init();
 	tc_incident_init();			/* its jobs run after the flush */
