@@ -60,7 +60,7 @@ SELECT detect_incident('DATA_BREACH', jsonb_build_object('recordsAffected', 5000
          'affectedUsers', jsonb_build_array(:'v1', :'v2', '00000000-0000-0000-0000-000000000001'))) AS breach \gset
 SELECT action, outcome, revoked, error FROM responses WHERE incident = :'breach' ORDER BY revoked NULLS LAST;
 SELECT count(*) AS live_sessions FROM sessions WHERE principal IN (:'v1', :'v2') AND revoked_at IS NULL;
--- UNAUTHORIZED_ACCESS with adminAccess suspends the principal; IP blocking has not landed.
+-- UNAUTHORIZED_ACCESS with adminAccess suspends the principal and blocks the IP.
 SELECT detect_incident('UNAUTHORIZED_ACCESS',
          jsonb_build_object('adminAccess', true, 'principal', :'intruder', 'ip', '198.51.100.7')) AS ua \gset
 SELECT action, outcome, note FROM responses WHERE incident = :'ua' ORDER BY action;
@@ -71,7 +71,7 @@ SELECT principal_create('user', 'incident-bystander') AS bystander \gset
 SELECT detect_incident('UNAUTHORIZED_ACCESS', jsonb_build_object('principal', :'bystander')) AS ua2 \gset
 SELECT count(*) AS responses FROM responses WHERE incident = :'ua2';
 SELECT status FROM principals WHERE id = :'bystander';
--- The others record that nothing could act yet (the registry pause has landed).
+-- DDoS blocks the IPs, the exploit pauses the registry, malware revokes the (here unknown) device.
 SELECT detect_incident('DDoS_ATTACK', '{"ips": ["203.0.113.1", "203.0.113.2"], "duration": 7200}') AS ddos \gset
 SELECT action, outcome, note FROM responses WHERE incident = :'ddos';
 SELECT detect_incident('SMART_CONTRACT_EXPLOIT', '{"contract": "0xabc"}') AS sce \gset
@@ -82,24 +82,22 @@ SELECT emergency_unpause();
 SELECT detect_incident('MALWARE_DETECTED', '{"deviceId": "sensor-17"}') AS mal \gset
 SELECT action, outcome, note FROM responses WHERE incident = :'mal';
 
--- Once the other modules land, the same hooks call them (stand-ins here).
-CREATE TABLE public.response_calls (fn text, arg text);
-CREATE FUNCTION tracechain.block_ip(ip inet, duration interval, reason text) RETURNS void
-LANGUAGE sql AS $$ INSERT INTO public.response_calls VALUES ('block_ip', ip::text || ' for ' || duration) $$;
-CREATE FUNCTION tracechain.device_revoke(device_id text) RETURNS void
-LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'device % is unknown', device_id USING ERRCODE = '22023'; END $$;
+-- The other modules have landed: the same hooks act for real.
+SELECT device_register('incident-sensor-19', 'thermometer', 'Acme') IS NOT NULL AS registered;
 SELECT detect_incident('DDoS_ATTACK', '{"ips": ["203.0.113.9"]}') AS ddos2 \gset
 SELECT detect_incident('UNAUTHORIZED_ACCESS', '{"ip": "203.0.113.10"}') AS ua3 \gset
 SELECT detect_incident('SMART_CONTRACT_EXPLOIT') AS sce2 \gset
 SELECT is_paused() AS paused_again;
 SELECT emergency_unpause();
-SELECT detect_incident('MALWARE_DETECTED', '{"deviceId": "sensor-18"}') AS mal2 \gset
-SELECT * FROM public.response_calls ORDER BY 1, 2;
-SELECT action, outcome, error FROM responses WHERE incident IN (:'ddos2', :'ua3', :'sce2', :'mal2') ORDER BY 1;
+SELECT detect_incident('MALWARE_DETECTED', '{"deviceId": "incident-sensor-19"}') AS mal2 \gset
+SELECT detect_incident('MALWARE_DETECTED', '{"deviceId": "no-such-sensor"}') AS mal3 \gset
+SELECT is_blocked('203.0.113.9') AS ddos_ip_blocked, is_blocked('203.0.113.10') AS intruder_ip_blocked,
+       (SELECT status FROM devices WHERE device_id = 'incident-sensor-19') AS sensor_status;
+SELECT action, outcome, error FROM responses WHERE incident IN (:'ddos2', :'ua3', :'sce2', :'mal2', :'mal3') ORDER BY 1, 2;
 -- A failing response is recorded; the incident stands.
-SELECT status FROM incidents WHERE id = :'mal2';
-DROP FUNCTION tracechain.block_ip(inet, interval, text), tracechain.device_revoke(text);
-DROP TABLE public.response_calls;
+SELECT status FROM incidents WHERE id = :'mal3';
+SELECT count(unblock_ip(ip)) >= 0 AS unblocked
+  FROM unnest(ARRAY['203.0.113.9', '203.0.113.10', '198.51.100.7', '203.0.113.1', '203.0.113.2']::inet[]) ip;
 
 -- Each detection is audited with its responses.
 SELECT details->>'type' AS type, details->>'severity' AS severity, jsonb_array_length(details->'responses') AS responses
