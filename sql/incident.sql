@@ -94,7 +94,7 @@ SELECT detect_incident('MALWARE_DETECTED', '{"deviceId": "no-such-sensor"}') AS 
 SELECT is_blocked('203.0.113.9') AS ddos_ip_blocked, is_blocked('203.0.113.10') AS intruder_ip_blocked,
        (SELECT status FROM devices WHERE device_id = 'incident-sensor-19') AS sensor_status;
 SELECT action, outcome, error FROM responses WHERE incident IN (:'ddos2', :'ua3', :'sce2', :'mal2', :'mal3') ORDER BY 1, 2;
--- A failing response is recorded; the incident stands.
+-- An unknown device revokes nothing; the incident stands.
 SELECT status FROM incidents WHERE id = :'mal3';
 SELECT count(unblock_ip(ip)) >= 0 AS unblocked
   FROM unnest(ARRAY['203.0.113.9', '203.0.113.10', '198.51.100.7', '203.0.113.1', '203.0.113.2']::inet[]) ip;

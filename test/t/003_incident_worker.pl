@@ -136,9 +136,9 @@ sql(q{SELECT tracechain._record_event('security', 'session.verify_failed', NULL,
 sleep 2;
 is(sql(q{SELECT count(*) FROM tracechain.incidents WHERE source = 'tracechain' AND type = 'UNAUTHORIZED_ACCESS'}),
 	'1', 'further failures in the same window raise no second incident');
-is(sql(q{SELECT e.details->>'note' FROM tracechain.incident_events e JOIN tracechain.incidents i ON i.id = e.incident
+is(sql(q{SELECT e.details->>'action' || ' ' || (e.details->>'outcome') FROM tracechain.incident_events e JOIN tracechain.incidents i ON i.id = e.incident
         WHERE i.source = 'tracechain' AND i.type = 'UNAUTHORIZED_ACCESS' AND e.kind = 'response'}),
-	'no ip blocking available', 'its response records that IP blocking has not landed');
+	'ip_blocking done', 'its response blocks the IP');
 
 # 6. A broken audit chain raises DATA_TAMPERING (CRITICAL), once.
 ok($node->poll_query_until('postgres',
