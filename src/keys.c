@@ -40,9 +40,23 @@ static bool old_loaded = false;
 static uint8 old_key[TC_KEY_LEN];
 static uint8 old_fp[TC_FINGERPRINT_LEN];
 
+#define SUBKEY_CACHE 16
+
+typedef struct subkey_entry
+{
+	bool		valid;
+	int			which;			/* 0: the master key, 1: the old master key */
+	char		purpose[104];
+	uint8		key[TC_KEY_LEN];
+} subkey_entry;
+
+static subkey_entry subkeys[SUBKEY_CACHE];
+static int	subkey_next = 0;
+
 static void
 forget_master_key(void)
 {
+	explicit_bzero(subkeys, sizeof(subkeys));
 	explicit_bzero(master_key, sizeof(master_key));
 	explicit_bzero(master_fp, sizeof(master_fp));
 	key_loaded = false;
@@ -244,12 +258,34 @@ static void
 derive_from(const uint8 *key, const char *purpose, uint8 out[TC_KEY_LEN])
 {
 	char		info[128];
+	int			which = key == master_key ? 0 : key == old_key ? 1 : -1;
+	int			slot = -1;
 
 	if (strlen(purpose) > 100)
 		elog(ERROR, "key purpose too long");
+	/* Subkeys of the loaded master keys are cached: HKDF on every seal is costly. */
+	for (int i = 0; which >= 0 && i < SUBKEY_CACHE; i++)
+	{
+		if (subkeys[i].valid && subkeys[i].which == which && strcmp(subkeys[i].purpose, purpose) == 0)
+		{
+			memcpy(out, subkeys[i].key, TC_KEY_LEN);
+			return;
+		}
+		if (!subkeys[i].valid && slot < 0)
+			slot = i;
+	}
 	snprintf(info, sizeof(info), "tracechain subkey:%s", purpose);
 	if (!hkdf(key, TC_KEY_LEN, info, out, TC_KEY_LEN))
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not derive a subkey")));
+	if (which >= 0)
+	{
+		if (slot < 0)
+			slot = subkey_next++ % SUBKEY_CACHE;
+		subkeys[slot].valid = true;
+		subkeys[slot].which = which;
+		strlcpy(subkeys[slot].purpose, purpose, sizeof(subkeys[slot].purpose));
+		memcpy(subkeys[slot].key, out, TC_KEY_LEN);
+	}
 }
 
 void
