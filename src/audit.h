@@ -35,10 +35,18 @@ typedef struct tc_chain
 	Oid			relid;
 	int64		head_id;
 	uint8		head_hash[32];
+	/* direct inserts (tc_chain_begin_direct), for the sealer */
+	bool		direct;
+	struct RelationData *rel;
+	struct EState *estate;
+	struct ResultRelInfo *rri;
+	struct TupleTableSlot *slot;
 } tc_chain;
 
 extern void tc_chain_open(tc_chain *chain);
 extern int64 tc_chain_append(tc_chain *chain, const tc_audit_row *row);
+extern void tc_chain_begin_direct(tc_chain *chain);
+extern void tc_chain_end_direct(tc_chain *chain);
 
 
 /*

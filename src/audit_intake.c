@@ -416,6 +416,7 @@ seal_batch(int max_rows)
 		SPITupleTable *tt = SPI_tuptable;
 		uint64		count = SPI_processed;
 
+		tc_chain_begin_direct(&chain);
 		ids = palloc(sizeof(Datum) * count);
 		for (uint64 i = 0; i < count; i++)
 		{
@@ -440,6 +441,7 @@ seal_batch(int max_rows)
 			tc_chain_append(&chain, &row);
 			n++;
 		}
+		tc_chain_end_direct(&chain);
 		arr = construct_array(ids, (int) count, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT);
 	}
 	args[0] = PointerGetDatum(arr);
