@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 if ! command -v clang >/dev/null; then
   echo "clang not installed"; exit 1
 fi
-unset LD_PRELOAD   # scripts/asan.sh preloads gcc's libasan; the harnesses carry clang's
+unset LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS   # the harnesses carry their own runtime
 export FUZZ_OUT=${FUZZ_OUT:-$(mktemp -d /tmp/tracechain-fuzz.XXXXXX)}
 bash "$here/test/fuzz/run.sh" "${FUZZ_SMOKE_SECONDS:-3}"
 rc=$?
