@@ -123,7 +123,7 @@ is($q->(qq{SELECT principal = '$p' FROM tracechain.session_verify('$tok2')}), 't
 is($q->(q{SELECT count(*) FROM public.crash_items WHERE v LIKE 'upd%'}), '10', 'immediate shutdown: committed update');
 
 # an immediate shutdown with writes still in the intake (worker paused)
-$q->(q{ALTER SYSTEM SET tracechain.worker_naptime = 600000});
+$q->(q{ALTER SYSTEM SET tracechain.worker_naptime = 60000});
 $node->reload;
 $q->(q{SELECT tracechain.log_system_event('crash.pending') FROM generate_series(1, 300)});
 $node->stop('immediate');
