@@ -30,6 +30,12 @@ PG_CFLAGS   = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializer
 # += so that a mk/NN-module.mk can add its libraries (it is included above);
 # CORE_LIBS are libraries the pure core needs too (unit tests link them).
 SHLIB_LINK += -lcrypto -lsecp256k1 -loath $(CORE_LIBS)
+# make SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer (scripts/asan.sh;
+# the postmaster then needs LD_PRELOAD of libasan, see docs/hardening.md).
+ifdef SANITIZE
+PG_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize=alignment
+SHLIB_LINK += -fsanitize=address,undefined
+endif
 
 REGRESS_OPTS   = --use-existing
 ISOLATION_OPTS = --use-existing

@@ -6,6 +6,8 @@
  *     test/fuzz/fuzz_envelope.c src/core/envelope.c src/core/phc.c -o /tmp/fuzz_envelope
  *   /tmp/fuzz_envelope -max_total_time=60
  *
+ * (or test/fuzz/run.sh [seconds] envelope).
+ *
  * Besides not crashing, it checks that a parsed envelope's fields lie inside
  * the input and add up to its length, that a header written from the parsed
  * fields is the input's header, and that a parsed PHC string formats back to

@@ -4,7 +4,7 @@
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc/core \
  *     test/fuzz/fuzz_siwe.c src/core/siwe.c src/core/eth.c src/core/keccak.c -lnettle -o /tmp/fuzz_siwe
- *   /tmp/fuzz_siwe -max_total_time=60 -dict=test/fuzz/siwe.dict test/fuzz/corpus_siwe
+ *   /tmp/fuzz_siwe -max_total_time=60 -dict=test/fuzz/siwe.dict test/fuzz/corpus/siwe
  *
  * Besides not crashing, it checks that a parsed message's spans lie inside
  * the input, and that a message rebuilt from the parsed fields parses again.

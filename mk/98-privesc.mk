@@ -1,0 +1,3 @@
+# The privilege-escalation suite (issue 7): runs just before the foundation's
+# privileges test, after every module.  Adds no object to the extension.
+REGRESS     += privesc
