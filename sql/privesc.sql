@@ -99,9 +99,11 @@ CREATE TEMP TABLE pe_rel_cell AS
            WHEN 'U' THEN format('UPDATE %s SET %I = DEFAULT WHERE false', r.q,
                                 (SELECT attname FROM pg_attribute WHERE attrelid = r.oid AND attnum = 1))
            WHEN 'D' THEN format('DELETE FROM %s WHERE false', r.q) END) AS got,
+         -- granted: on the table, or (S, I, U) on some of its columns (e.g. devices, secrets left out)
          CASE WHEN a.grp IS NULL THEN false
-              ELSE has_table_privilege(a.grp, r.oid, CASE op WHEN 'S' THEN 'SELECT' WHEN 'I' THEN 'INSERT'
-                                       WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END) END AS granted
+              WHEN op = 'D' THEN has_table_privilege(a.grp, r.oid, 'DELETE')
+              ELSE has_any_column_privilege(a.grp, r.oid, CASE op WHEN 'S' THEN 'SELECT' WHEN 'I' THEN 'INSERT'
+                                            ELSE 'UPDATE' END) END AS granted
     FROM pe_rel r, pe_actor a, unnest(ARRAY['S', 'I', 'U', 'D']) op;
 INSERT INTO pe_rel_cell
   SELECT r.rel, a.ord, 'T', CASE WHEN a.grp IS NOT NULL AND has_table_privilege(a.grp, r.oid, 'TRUNCATE') THEN 'x' ELSE '-' END,
@@ -243,8 +245,8 @@ UPDATE public."pe_q'; DROP TABLE public.pe_victim; --" SET id = 2;
 DELETE FROM public."pe_q'; DROP TABLE public.pe_victim; --";
 SELECT to_regclass('public.pe_victim') IS NOT NULL AS victim_survives;
 -- the three writes were captured (sealed into audit_log, or still in the intake)
-SELECT (SELECT count(*) FROM tracechain.audit_log WHERE resource LIKE '%pe_q''; DROP TABLE%')
-     + (SELECT count(*) FROM tracechain.audit_pending WHERE resource LIKE '%pe_q''; DROP TABLE%') AS audited_rows;
+SELECT (SELECT count(*) FROM tracechain.audit_log WHERE type = 'data' AND resource LIKE '%pe_q''; DROP TABLE%')
+     + (SELECT count(*) FROM tracechain.audit_pending WHERE type = 'data' AND resource LIKE '%pe_q''; DROP TABLE%') AS audited_rows;
 -- names that do not exist are refused as names, not run
 SELECT tracechain.protect_column('public.pe_victim', 'id; DROP TABLE public.pe_victim');
 SELECT tracechain.audit_table('public.pe_victim; DROP TABLE public.pe_victim');
