@@ -10,6 +10,7 @@
 #define TC_AUDIT_H
 
 #include "postgres.h"
+#include "fmgr.h"
 #include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
@@ -54,6 +55,9 @@ extern void tc_chain_end_direct(tc_chain *chain);
  * the sealer chains it after commit.  Returns its pending id.
  */
 extern int64 tc_audit_enqueue(const tc_audit_row *row);
+
+/* Fill a row from the SQL arguments (type, action, resource, details, actor, ip). */
+extern void tc_audit_row_from_args(FunctionCallInfo fcinfo, tc_audit_row *row);
 extern void tc_audit_intake_init(void);
 
 #endif

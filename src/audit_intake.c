@@ -122,16 +122,7 @@ tc_audit_enqueue_sql(PG_FUNCTION_ARGS)
 {
 	tc_audit_row row;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("audit type and action must not be null")));
-	row.at = GetCurrentTimestamp();
-	row.type = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	row.action = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	row.resource = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	row.details = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
-	row.actor = PG_ARGISNULL(4) ? NULL : PG_GETARG_UUID_P(4);
-	row.db_user = NULL;
-	row.ip = PG_ARGISNULL(5) ? NULL : DatumGetCString(DirectFunctionCall1(inet_out, PG_GETARG_DATUM(5)));
+	tc_audit_row_from_args(fcinfo, &row);
 	PG_RETURN_INT64(tc_audit_enqueue(&row));
 }
 
