@@ -17,9 +17,12 @@ R="$PSQL -d tc_restored"
 $R -c "SELECT ok FROM tracechain.verify_audit_chain()" | grep -qx t
 read -r id hash <<<"$digest"
 $R -c "SELECT tracechain.verify_audit_digest($id, '$hash')" | grep -qx t
-[ "$($R -c "SELECT last_id || ' ' || hash FROM tracechain.audit_digest()")" = "$digest" ]
+# (the head itself may have moved on before the dump: the worker seals and flushes concurrently)
 # The restored log is still append-only and still extends correctly.
-$R -c "SELECT tracechain.log_system_event('after.restore') = $id + 1" | grep -qx t
+# (no worker serves the restored database, so nothing else appends there)
+head=$($R -c "SELECT max(id) FROM tracechain.audit_log")
+$R -c "SELECT tracechain.log_system_event('after.restore') = $head + 1" | grep -qx t
+$R -c "SELECT ok FROM tracechain.verify_audit_chain()" | grep -qx t
 if $R -c "DELETE FROM tracechain.audit_log" 2>/dev/null; then echo "delete allowed after restore"; exit 1; fi
 $PSQL -d postgres -c "DROP DATABASE tc_restored"
-echo "restored: $principals principals, chain of $id rows verifies, digest matches"
+echo "restored: $principals principals, the chain verifies and extends the digest of row $id taken before the dump"
