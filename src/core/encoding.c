@@ -53,7 +53,7 @@ tc_b64url_encoded_len(size_t len)
 }
 
 void
-tc_b64url_encode(const uint8_t *in, size_t len, char *out)
+tc_b64_encode_with(const char alphabet[64], const uint8_t *in, size_t len, char *out)
 {
 	size_t		i = 0,
 				o = 0;
@@ -62,26 +62,32 @@ tc_b64url_encode(const uint8_t *in, size_t len, char *out)
 	{
 		uint32_t	v = ((uint32_t) in[i] << 16) | ((uint32_t) in[i + 1] << 8) | in[i + 2];
 
-		out[o++] = b64url[(v >> 18) & 63];
-		out[o++] = b64url[(v >> 12) & 63];
-		out[o++] = b64url[(v >> 6) & 63];
-		out[o++] = b64url[v & 63];
+		out[o++] = alphabet[(v >> 18) & 63];
+		out[o++] = alphabet[(v >> 12) & 63];
+		out[o++] = alphabet[(v >> 6) & 63];
+		out[o++] = alphabet[v & 63];
 	}
 	if (len - i == 1)
 	{
 		uint32_t	v = (uint32_t) in[i] << 16;
 
-		out[o++] = b64url[(v >> 18) & 63];
-		out[o++] = b64url[(v >> 12) & 63];
+		out[o++] = alphabet[(v >> 18) & 63];
+		out[o++] = alphabet[(v >> 12) & 63];
 	}
 	else if (len - i == 2)
 	{
 		uint32_t	v = ((uint32_t) in[i] << 16) | ((uint32_t) in[i + 1] << 8);
 
-		out[o++] = b64url[(v >> 18) & 63];
-		out[o++] = b64url[(v >> 12) & 63];
-		out[o++] = b64url[(v >> 6) & 63];
+		out[o++] = alphabet[(v >> 18) & 63];
+		out[o++] = alphabet[(v >> 12) & 63];
+		out[o++] = alphabet[(v >> 6) & 63];
 	}
+}
+
+void
+tc_b64url_encode(const uint8_t *in, size_t len, char *out)
+{
+	tc_b64_encode_with(b64url, in, len, out);
 }
 
 static int

@@ -24,6 +24,12 @@ long		tc_hex_decode(const char *in, size_t inlen, uint8_t *out, size_t cap);
 /* Length of base64url (no padding) for len bytes. */
 size_t		tc_b64url_encoded_len(size_t len);
 
+/*
+ * Unpadded base64 with the given 64-character alphabet (RFC 4648 sections 4
+ * and 5 differ only in it); writes tc_b64url_encoded_len(len) chars.
+ */
+void		tc_b64_encode_with(const char alphabet[64], const uint8_t *in, size_t len, char *out);
+
 /* base64url without padding (RFC 4648 section 5); writes tc_b64url_encoded_len(len) chars. */
 void		tc_b64url_encode(const uint8_t *in, size_t len, char *out);
 

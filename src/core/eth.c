@@ -2,6 +2,7 @@
  * eth.c: Ethereum addresses, hex, signature encoding checks and the EIP-191
  * prefix (see eth.h).
  */
+#include "encoding.h"
 #include "eth.h"
 
 #include <string.h>
@@ -18,42 +19,12 @@ static const uint8_t secp256k1_half_n[32] = {
 	0x5D, 0x57, 0x6E, 0x73, 0x57, 0xA4, 0x50, 0x1D, 0xDF, 0xE9, 0x2F, 0x46, 0x68, 0x1B, 0x20, 0xA0
 };
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 long
 tc_eth_hex_decode(const char *s, size_t len, uint8_t *out, size_t cap)
 {
-	size_t		n;
-
 	if (len < 2 || s[0] != '0' || s[1] != 'x')
 		return -1;
-	s += 2;
-	len -= 2;
-	if (len % 2 != 0)
-		return -1;
-	n = len / 2;
-	if (n > cap)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-	{
-		int			hi = hexval(s[2 * i]),
-					lo = hexval(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t) (hi << 4 | lo);
-	}
-	return (long) n;
+	return tc_hex_decode(s + 2, len - 2, out, cap);
 }
 
 static void

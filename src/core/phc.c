@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "encoding.h"
 #include "phc.h"
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -11,39 +12,13 @@ static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 size_t
 tc_b64std_encoded_len(size_t len)
 {
-	return (len / 3) * 4 + ((len % 3) ? (len % 3) + 1 : 0);
+	return tc_b64url_encoded_len(len);	/* unpadded: the same length */
 }
 
 void
 tc_b64std_encode(const uint8_t *in, size_t len, char *out)
 {
-	size_t		i = 0,
-				o = 0;
-
-	for (; i + 3 <= len; i += 3)
-	{
-		uint32_t	v = ((uint32_t) in[i] << 16) | ((uint32_t) in[i + 1] << 8) | in[i + 2];
-
-		out[o++] = b64[(v >> 18) & 63];
-		out[o++] = b64[(v >> 12) & 63];
-		out[o++] = b64[(v >> 6) & 63];
-		out[o++] = b64[v & 63];
-	}
-	if (len - i == 1)
-	{
-		uint32_t	v = (uint32_t) in[i] << 16;
-
-		out[o++] = b64[(v >> 18) & 63];
-		out[o++] = b64[(v >> 12) & 63];
-	}
-	else if (len - i == 2)
-	{
-		uint32_t	v = ((uint32_t) in[i] << 16) | ((uint32_t) in[i + 1] << 8);
-
-		out[o++] = b64[(v >> 18) & 63];
-		out[o++] = b64[(v >> 12) & 63];
-		out[o++] = b64[(v >> 6) & 63];
-	}
+	tc_b64_encode_with(b64, in, len, out);
 }
 
 static int
