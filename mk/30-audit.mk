@@ -1,8 +1,8 @@
 # The hash-chained audit log.
-OBJS        += src/audit.o src/audit_intake.o
+OBJS        += src/audit.o src/audit_intake.o src/audit_parallel.o
 CORE_OBJS   += src/core/audit_enc.o
 SQL_MODULES += src/audit.sql src/audit_intake.sql
-REGRESS     += audit audit_capture
+REGRESS     += audit audit_capture audit_parallel
 ISOLATION   += audit_chain
 CORE_OBJS   += src/core/csv.o
 

@@ -37,15 +37,9 @@
 #include "utils/timestamp.h"
 
 #include "audit.h"
+#include "audit_walk.h"
 #include "audit_enc.h"
 #include "encoding.h"
-
-/* audit_log's columns, 1-based as in the table definition. */
-enum
-{
-	A_ID = 1, A_AT, A_TYPE, A_ACTOR, A_DB_USER, A_ACTION, A_RESOURCE,
-	A_DETAILS, A_IP, A_PREV_HASH, A_HASH, A_NATTS = A_HASH
-};
 
 #define CHAIN_LOCK_SUBID 1		/* object-lock sub-id of the chain lock */
 
@@ -502,37 +496,12 @@ tc_audit_guard(PG_FUNCTION_ARGS)
 	return PointerGetDatum(tup);
 }
 
-/* Result of a chain walk. */
-typedef struct chain_result
-{
-	bool		ok;
-	int64		rows;
-	int64		first_bad;
-	int64		last_id;
-	char		reason[160];
-} chain_result;
-
-/* State of a walk: what the next row must look like. */
-typedef struct chain_walk
-{
-	chain_result *res;
-	int64		expect_id;
-	uint8		expect_prev[TC_HASH_LEN];
-	bool		have_prev;
-	int64		want_id;
-	const uint8 *want_hash;
-	bool		want_found;
-	bool		want_match;
-	StringInfoData dbuf;
-	StringInfoData hbuf;
-} chain_walk;
-
 /*
  * Check one row against the walk.  Returns false when it breaks the chain
  * (res->first_bad and res->reason say how).
  */
-static bool
-check_row(chain_walk *w, Datum *v, bool *n)
+bool
+tc_walk_check_row(chain_walk *w, Datum *v, bool *n)
 {
 	chain_result *res = w->res;
 	int64		id = DatumGetInt64(v[A_ID - 1]);
@@ -609,19 +578,26 @@ walk_reset(chain_walk *w, chain_result *res, int64 from_id, int64 want_id, const
 /*
  * Fast path for a whole-log walk: the table is append-only and written under
  * the chain lock, so its physical order is almost always id order.  Walk the
- * heap sequentially; false when a row turns up out of order (the caller then
- * walks the index instead).
+ * heap sequentially (split between parallel workers when the table is large,
+ * see audit_parallel.c); false when a row turns up out of order (the caller
+ * then walks the index instead).
  */
 static bool
 walk_heap(Relation rel, Snapshot snap, chain_walk *w, MemoryContext rowcxt)
 {
-	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+	TableScanDesc scan;
 	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	tup;
 	Datum		v[A_NATTS];
 	bool		n[A_NATTS];
 	bool		in_order = true;
-	MemoryContext oldcxt = MemoryContextSwitchTo(rowcxt);
+	MemoryContext oldcxt;
+
+	if (tc_walk_heap_parallel(rel, snap, w))
+		return true;
+	/* No synchronized scan: it would start mid-table, out of id order. */
+	scan = table_beginscan_strat(rel, snap, 0, NULL, true, false);
+	oldcxt = MemoryContextSwitchTo(rowcxt);
 
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
@@ -632,7 +608,7 @@ walk_heap(Relation rel, Snapshot snap, chain_walk *w, MemoryContext rowcxt)
 			in_order = false;
 			break;
 		}
-		if (!check_row(w, v, n))
+		if (!tc_walk_check_row(w, v, n))
 			break;
 		MemoryContextReset(rowcxt);
 	}
@@ -684,7 +660,7 @@ walk_index(Relation rel, Relation idx, Snapshot snap, int64 from_id, int64 to_id
 	{
 		CHECK_FOR_INTERRUPTS();
 		slot_getallattrs(slot);
-		if (!check_row(w, slot->tts_values, slot->tts_isnull))
+		if (!tc_walk_check_row(w, slot->tts_values, slot->tts_isnull))
 			break;
 		MemoryContextReset(rowcxt);
 	}

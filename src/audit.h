@@ -59,5 +59,6 @@ extern int64 tc_audit_enqueue(const tc_audit_row *row);
 /* Fill a row from the SQL arguments (type, action, resource, details, actor, ip). */
 extern void tc_audit_row_from_args(FunctionCallInfo fcinfo, tc_audit_row *row);
 extern void tc_audit_intake_init(void);
+extern void tc_audit_parallel_init(void);
 
 #endif

@@ -43,6 +43,7 @@ _PG_init(void)
 	tc_device_init();
 	tc_worker_add_job("flush events", tc_events_flush_job);
 	tc_audit_intake_init();
+	tc_audit_parallel_init();
 	tc_incident_init();			/* its jobs run after the flush */
 	MarkGUCPrefixReserved("tracechain");
 }
