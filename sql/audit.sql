@@ -24,6 +24,16 @@ SELECT details, resource FROM audit_log WHERE id = :nid;
 -- Unicode and quotes go through unchanged.
 SELECT log_user_action(:'actor', 'unicode', 'ünï''cødé', '{"k": "v\"q\u00e9"}') AS uid \gset
 SELECT resource, details FROM audit_log WHERE id = :uid;
+-- Details of every shape: the hash covers their text exactly as details::text
+-- prints it (checked for every row below).
+SELECT count(log_user_action(:'actor', 'shapes', NULL, d::jsonb)) FROM (VALUES
+  ('{}'), ('{"a": {}}'), ('{"a": []}'), ('{"a": [[], {}, [[1]], {"b": {"c": [null]}}]}'),
+  ('{"n": [0, -0, 1.50, -1e-7, 1e100, 123456789012345678901234567890.000]}'),
+  ('{"t": true, "f": false, "z": null}'),
+  (E'{"ctl": "\\u0001\\u001f\\b\\f\\n\\r\\t x", "q": "\\"\\\\/", "\\u00e9\\"k\\\\": 1}'),
+  ('{"emoji": "\ud83d\ude00 \u2028", "long": "' || repeat('ab\"', 500) || '"}'),
+  ('{"nested": {"deeper": {"deepest": ["x", {"y": "z"}, 3]}}, "after": 1}')) AS t(d);
+SELECT details::text FROM audit_log WHERE action = 'shapes' AND details ? 'ctl';
 
 -- The canonical encoding, recomputed in plain SQL exactly as the README documents it:
 -- hash = sha256(prev_hash || enc(id) || enc(at) || ... || enc(ip)),

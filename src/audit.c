@@ -132,8 +132,7 @@ format_fixed(row_text *rt, int64 id, TimestampTz at, const pg_uuid_t *actor)
 static char *
 details_text(Jsonb *details, StringInfo out)
 {
-	resetStringInfo(out);
-	(void) JsonbToCString(out, &details->root, VARSIZE(details));
+	tc_jsonb_text(details, out);
 	return out->data;
 }
 

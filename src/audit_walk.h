@@ -8,6 +8,7 @@
 
 #include "postgres.h"
 #include "lib/stringinfo.h"
+#include "utils/jsonb.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
 
@@ -44,6 +45,9 @@ typedef struct chain_walk
 	StringInfoData dbuf;
 	StringInfoData hbuf;
 } chain_walk;
+
+/* The canonical text of details: exactly details::text (audit_json.c). */
+extern void tc_jsonb_text(Jsonb *j, StringInfo out);
 
 /* Check one deformed row; false when it breaks the chain (res says how). */
 extern bool tc_walk_check_row(chain_walk *w, Datum *v, bool *n);

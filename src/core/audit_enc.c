@@ -51,8 +51,12 @@ tc_audit_encode(const tc_field *fields, int nfields, uint8_t *out, size_t cap)
 size_t
 tc_audit_format_epoch_us(int64_t us, char *buf)
 {
+	static const char pairs[] =
+		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+		"8081828384858687888990919293949596979899";
 	char		tmp[24];
-	size_t		n = 0,
+	size_t		n = sizeof(tmp),
 				o = 0;
 	uint64_t	u;
 
@@ -63,14 +67,26 @@ tc_audit_format_epoch_us(int64_t us, char *buf)
 	}
 	else
 		u = (uint64_t) us;
-	do
+	/* two digits at a time, from the right */
+	while (u >= 100)
 	{
-		tmp[n++] = (char) ('0' + (u % 10));
-		u /= 10;
-	} while (u > 0);
-	while (n > 0)
-		buf[o++] = tmp[--n];
-	return o;
+		unsigned	d = (unsigned) (u % 100);
+
+		u /= 100;
+		n -= 2;
+		tmp[n] = pairs[2 * d];
+		tmp[n + 1] = pairs[2 * d + 1];
+	}
+	if (u >= 10)
+	{
+		n -= 2;
+		tmp[n] = pairs[2 * u];
+		tmp[n + 1] = pairs[2 * u + 1];
+	}
+	else
+		tmp[--n] = (char) ('0' + u);
+	memcpy(buf + o, tmp + n, sizeof(tmp) - n);
+	return o + sizeof(tmp) - n;
 }
 
 void

@@ -1,6 +1,8 @@
 /*
  * test_core.c: unit tests of src/core (no server).  Prints TAP-style lines.
  */
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -85,6 +87,30 @@ test_audit_enc(void)
 	check(tc_audit_format_epoch_us(1764790430123456LL, buf) == 16 && memcmp(buf, "1764790430123456", 16) == 0,
 		  "epoch microseconds in decimal");
 	check(tc_audit_format_epoch_us(-5, buf) == 2 && memcmp(buf, "-5", 2) == 0, "negative epoch");
+	{
+		/* every length and both signs, against printf */
+		int64_t		vals[] = {9, 10, 99, 100, 101, 999, 1000, 12345, -10, -99, -100, -1234567,
+			INT64_MAX, INT64_MIN, INT64_MIN + 1};
+		bool		all = true;
+
+		for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++)
+		{
+			char		want[32];
+			int			wn = snprintf(want, sizeof(want), "%lld", (long long) vals[i]);
+
+			if (tc_audit_format_epoch_us(vals[i], buf) != (size_t) wn || memcmp(buf, want, wn) != 0)
+				all = false;
+		}
+		for (int64_t v = -100000; v <= 100000 && all; v += 7)
+		{
+			char		want[32];
+			int			wn = snprintf(want, sizeof(want), "%lld", (long long) v);
+
+			if (tc_audit_format_epoch_us(v, buf) != (size_t) wn || memcmp(buf, want, wn) != 0)
+				all = false;
+		}
+		check(all, "epoch formatting matches printf for every length, INT64_MIN and INT64_MAX");
+	}
 	tc_audit_format_uuid(u, buf);
 	check(memcmp(buf, "12345678-9abc-def0-0102-030405060708", 36) == 0, "uuid canonical text");
 }
