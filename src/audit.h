@@ -56,6 +56,18 @@ extern void tc_chain_end_direct(tc_chain *chain);
  */
 extern int64 tc_audit_enqueue(const tc_audit_row *row);
 
+/* The same for many rows: open, insert each, close (audit_capture.c). */
+typedef struct tc_pending
+{
+	struct RelationData *rel;
+	Oid			seq;
+	const char *session_user;
+} tc_pending;
+
+extern void tc_pending_open(tc_pending *p);
+extern int64 tc_pending_insert(tc_pending *p, const tc_audit_row *row);
+extern void tc_pending_close(tc_pending *p);
+
 /* Fill a row from the SQL arguments (type, action, resource, details, actor, ip). */
 extern void tc_audit_row_from_args(FunctionCallInfo fcinfo, tc_audit_row *row);
 extern void tc_audit_intake_init(void);

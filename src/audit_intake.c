@@ -54,7 +54,6 @@
 #include "principal.h"
 #include "worker.h"
 
-#define STATEMENT_MAX 1024		/* bytes of the statement kept with captured rows */
 #define SEAL_BATCH 5000
 
 static bool sealing = false;
@@ -62,24 +61,20 @@ static int	seal_max_per_run = 100000;
 static int	digest_interval_s = 60;
 
 /*
- * Insert one row into audit_pending.  A direct heap insert: this runs for
- * every captured row of every audited table, and the executor machinery of
- * an SPI INSERT costs several times the insert itself.  audit_pending has no
- * index (the sealer reads it whole, in id order), no constraint that our own
- * values could break, and no insert trigger, so nothing is skipped; and it
- * needs no privilege of the writer, who has none on tracechain's tables.
+ * Rows into audit_pending.  Direct heap inserts: this runs for every captured
+ * row of every audited table, and the executor machinery of an SPI INSERT
+ * costs several times the insert itself.  audit_pending has no index (the
+ * sealer reads it whole, in id order), no constraint that our own values
+ * could break, and no insert trigger, so nothing is skipped; and it needs no
+ * privilege of the writer, who has none on tracechain's tables.  A capture
+ * trigger opens the table once for all the rows of its statement.
  */
-static int64
-enqueue_direct(const tc_audit_row *row)
+void
+tc_pending_open(tc_pending *p)
 {
 	static Oid	cached_relid = InvalidOid;
 	static Oid	cached_seq = InvalidOid;
 	Oid			relid = get_relname_relid("audit_pending", get_namespace_oid("tracechain", false));
-	Relation	rel;
-	Datum		v[9];
-	bool		n[9] = {false};
-	const char *db_user = row->db_user ? row->db_user : GetUserNameFromId(GetSessionUserId(), false);
-	int64		id;
 
 	if (!OidIsValid(relid))
 		elog(ERROR, "tracechain.audit_pending does not exist");
@@ -88,10 +83,29 @@ enqueue_direct(const tc_audit_row *row)
 		cached_seq = getIdentitySequence(relid, 1, false);
 		cached_relid = relid;
 	}
-	rel = table_open(relid, RowExclusiveLock);
-	if (RelationGetDescr(rel)->natts != 9 || RelationGetIndexList(rel) != NIL)
+	p->seq = cached_seq;
+	p->rel = table_open(relid, RowExclusiveLock);
+	if (RelationGetDescr(p->rel)->natts != 9 || RelationGetIndexList(p->rel) != NIL)
 		elog(ERROR, "tracechain.audit_pending has an unexpected shape");
-	id = nextval_internal(cached_seq, false);
+	p->session_user = NULL;
+}
+
+int64
+tc_pending_insert(tc_pending *p, const tc_audit_row *row)
+{
+	Datum		v[9];
+	bool		n[9] = {false};
+	const char *db_user = row->db_user;
+	int64		id;
+	HeapTuple	tup;
+
+	if (db_user == NULL)
+	{
+		if (p->session_user == NULL)
+			p->session_user = GetUserNameFromId(GetSessionUserId(), false);
+		db_user = p->session_user;
+	}
+	id = nextval_internal(p->seq, false);
 	v[0] = Int64GetDatum(id);
 	v[1] = TimestampTzGetDatum(row->at);
 	v[2] = CStringGetTextDatum(row->type);
@@ -104,15 +118,29 @@ enqueue_direct(const tc_audit_row *row)
 	v[7] = row->details ? JsonbPGetDatum(row->details) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
 	v[8] = row->ip ? DirectFunctionCall1(inet_in, CStringGetDatum(row->ip)) : (Datum) 0;
 	n[8] = row->ip == NULL;
-	simple_heap_insert(rel, heap_form_tuple(RelationGetDescr(rel), v, n));
-	table_close(rel, NoLock);	/* the lock is held to the end of the transaction */
+	tup = heap_form_tuple(RelationGetDescr(p->rel), v, n);
+	simple_heap_insert(p->rel, tup);
+	heap_freetuple(tup);
 	return id;
+}
+
+void
+tc_pending_close(tc_pending *p)
+{
+	table_close(p->rel, NoLock);	/* the lock is held to the end of the transaction */
+	p->rel = NULL;
 }
 
 int64
 tc_audit_enqueue(const tc_audit_row *row)
 {
-	return enqueue_direct(row);
+	tc_pending	p;
+	int64		id;
+
+	tc_pending_open(&p);
+	id = tc_pending_insert(&p, row);
+	tc_pending_close(&p);
+	return id;
 }
 
 /* SQL: _audit_enqueue(type, action, resource, details, actor, ip) -> pending id; internal. */
@@ -124,241 +152,6 @@ tc_audit_enqueue_sql(PG_FUNCTION_ARGS)
 
 	tc_audit_row_from_args(fcinfo, &row);
 	PG_RETURN_INT64(tc_audit_enqueue(&row));
-}
-
-/* ---- row-change capture ---- */
-
-/* Binary equality of two non-null values of one column, detoasted. */
-static bool
-values_equal(Datum a, Datum b, Form_pg_attribute att)
-{
-	if (att->attlen == -1)
-	{
-		struct varlena *x = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(a));
-		struct varlena *y = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(b));
-
-		return VARSIZE_ANY_EXHDR(x) == VARSIZE_ANY_EXHDR(y) &&
-			memcmp(VARDATA_ANY(x), VARDATA_ANY(y), VARSIZE_ANY_EXHDR(x)) == 0;
-	}
-	return datumIsEqual(a, b, att->attbyval, att->attlen);
-}
-
-/*
- * Append the JSON object of the columns `cols` (attribute numbers) of a slot,
- * as row_to_json prints them.
- */
-static void
-append_columns_json(StringInfo buf, TupleTableSlot *slot, TupleDesc desc, const AttrNumber *cols, int ncols)
-{
-	TupleDesc	sub = CreateTemplateTupleDesc(ncols);
-	Datum	   *v = palloc(sizeof(Datum) * Max(ncols, 1));
-	bool	   *n = palloc(sizeof(bool) * Max(ncols, 1));
-	Datum		json;
-
-	for (int i = 0; i < ncols; i++)
-	{
-		TupleDescCopyEntry(sub, i + 1, desc, cols[i]);
-		v[i] = slot_getattr(slot, cols[i], &n[i]);
-	}
-	sub = BlessTupleDesc(sub);
-	json = DirectFunctionCall1(row_to_json, HeapTupleGetDatum(heap_form_tuple(sub, v, n)));
-	appendStringInfoString(buf, text_to_cstring(DatumGetTextPP(json)));
-}
-
-static void
-append_row_json(StringInfo buf, TupleTableSlot *slot)
-{
-	Datum		json = DirectFunctionCall1(row_to_json, ExecFetchSlotHeapTupleDatum(slot));
-
-	appendStringInfoString(buf, text_to_cstring(DatumGetTextPP(json)));
-}
-
-typedef struct capture_ctx
-{
-	Relation	rel;
-	TupleDesc	desc;
-	char	   *relname;
-	AttrNumber *key;
-	int			nkey;
-	AttrNumber *all;
-	int			nall;
-	const char *statement;
-	TransactionId xid;
-	const pg_uuid_t *actor;
-	const char *db_user;
-	MemoryContext rowcxt;
-} capture_ctx;
-
-static void
-capture_emit(capture_ctx *c, const char *op, TupleTableSlot *oldslot, TupleTableSlot *newslot)
-{
-	StringInfoData buf;
-	tc_audit_row row;
-	char		action[32];
-
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"op\": \"%s\"", op);
-	if (c->nkey > 0 && (newslot || oldslot))
-	{
-		appendStringInfoString(&buf, ", \"key\": ");
-		append_columns_json(&buf, newslot ? newslot : oldslot, c->desc, c->key, c->nkey);
-	}
-	if (oldslot && newslot)
-	{
-		AttrNumber *changed = palloc(sizeof(AttrNumber) * Max(c->nall, 1));
-		int			nchanged = 0;
-
-		for (int i = 0; i < c->nall; i++)
-		{
-			bool		on,
-						nn;
-			Datum		ov = slot_getattr(oldslot, c->all[i], &on);
-			Datum		nv = slot_getattr(newslot, c->all[i], &nn);
-
-			if (on != nn || (!on && !values_equal(ov, nv, TupleDescAttr(c->desc, c->all[i] - 1))))
-				changed[nchanged++] = c->all[i];
-		}
-		appendStringInfoString(&buf, ", \"old\": ");
-		append_columns_json(&buf, oldslot, c->desc, changed, nchanged);
-		appendStringInfoString(&buf, ", \"new\": ");
-		append_columns_json(&buf, newslot, c->desc, changed, nchanged);
-	}
-	else if (oldslot)
-	{
-		appendStringInfoString(&buf, ", \"old\": ");
-		append_row_json(&buf, oldslot);
-	}
-	else if (newslot)
-	{
-		appendStringInfoString(&buf, ", \"new\": ");
-		append_row_json(&buf, newslot);
-	}
-	appendStringInfo(&buf, ", \"xid\": %u, \"statement\": ", c->xid);
-	if (c->statement)
-		escape_json(&buf, c->statement);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfoChar(&buf, '}');
-
-	snprintf(action, sizeof(action), "row.%s", op);
-	for (char *p = action; *p; p++)
-		*p = pg_ascii_tolower((unsigned char) *p);
-	row.at = GetCurrentTimestamp();
-	row.type = "data";
-	row.actor = c->actor;
-	row.db_user = c->db_user;
-	row.action = action;
-	row.resource = c->relname;
-	row.details = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
-	row.ip = NULL;
-	enqueue_direct(&row);
-}
-
-/*
- * Whether captured rows carry the statement text: not when audit_table() was
- * told so (trigger argument 'nostatement'), and never for a table with a
- * protected column, whose plaintext would otherwise sit in the statement's
- * literals, in an append-only log, for ever.
- */
-static bool
-record_statement(TriggerData *td)
-{
-	TriggerDesc *trigdesc = td->tg_relation->trigdesc;
-
-	if (td->tg_trigger->tgnargs > 0 && strcmp(td->tg_trigger->tgargs[0], "nostatement") == 0)
-		return false;
-	for (int i = 0; trigdesc && i < trigdesc->numtriggers; i++)
-		if (strncmp(trigdesc->triggers[i].tgname, "tracechain_protect_", 19) == 0)
-			return false;
-	return true;
-}
-
-/*
- * AFTER ... FOR EACH STATEMENT trigger with transition tables (tc_old,
- * tc_new), and BEFORE TRUNCATE: one audit row per changed row, in bulk.
- * UPDATE rows pair the old and new transition tables by position (they are
- * filled in lockstep) and record only the changed columns plus the key.
- */
-PG_FUNCTION_INFO_V1(tc_audit_capture);
-Datum
-tc_audit_capture(PG_FUNCTION_ARGS)
-{
-	TriggerData *td = (TriggerData *) fcinfo->context;
-	capture_ctx c;
-	TupleTableSlot *oslot = NULL,
-			   *nslot = NULL;
-	Oid			pk;
-	MemoryContext old;
-
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
-		elog(ERROR, "tc_audit_capture: not called as a statement trigger");
-
-	memset(&c, 0, sizeof(c));
-	c.rel = td->tg_relation;
-	c.desc = RelationGetDescr(c.rel);
-	c.relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(c.rel)),
-										   RelationGetRelationName(c.rel));
-	c.xid = GetTopTransactionId();
-	c.actor = tc_current_principal();
-	c.db_user = GetUserNameFromId(GetSessionUserId(), false);
-	if (debug_query_string && record_statement(td))
-		c.statement = pnstrdup(debug_query_string,
-							   pg_mbcliplen(debug_query_string, strlen(debug_query_string), STATEMENT_MAX));
-	c.all = palloc(sizeof(AttrNumber) * Max(c.desc->natts, 1));
-	for (int i = 0; i < c.desc->natts; i++)
-		if (!TupleDescAttr(c.desc, i)->attisdropped)
-			c.all[c.nall++] = i + 1;
-	pk = RelationGetPrimaryKeyIndex(c.rel);
-	if (OidIsValid(pk))
-	{
-		Relation	idx = index_open(pk, AccessShareLock);
-
-		c.nkey = idx->rd_index->indnkeyatts;
-		c.key = palloc(sizeof(AttrNumber) * Max(c.nkey, 1));
-		for (int i = 0; i < c.nkey; i++)
-			c.key[i] = idx->rd_index->indkey.values[i];
-		index_close(idx, AccessShareLock);
-	}
-	c.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "tracechain capture", ALLOCSET_DEFAULT_SIZES);
-
-	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
-	{
-		old = MemoryContextSwitchTo(c.rowcxt);
-		capture_emit(&c, "TRUNCATE", NULL, NULL);
-		MemoryContextSwitchTo(old);
-	}
-	else
-	{
-		if (td->tg_oldtable)
-			oslot = MakeSingleTupleTableSlot(c.desc, &TTSOpsMinimalTuple);
-		if (td->tg_newtable)
-			nslot = MakeSingleTupleTableSlot(c.desc, &TTSOpsMinimalTuple);
-		if (oslot)
-			tuplestore_rescan(td->tg_oldtable);
-		if (nslot)
-			tuplestore_rescan(td->tg_newtable);
-		for (;;)
-		{
-			bool		have_old = oslot && tuplestore_gettupleslot(td->tg_oldtable, true, false, oslot);
-			bool		have_new = nslot && tuplestore_gettupleslot(td->tg_newtable, true, false, nslot);
-			const char *op;
-
-			if (!have_old && !have_new)
-				break;
-			CHECK_FOR_INTERRUPTS();
-			op = (have_old && have_new) ? "UPDATE" : have_new ? "INSERT" : "DELETE";
-			old = MemoryContextSwitchTo(c.rowcxt);
-			capture_emit(&c, op, have_old ? oslot : NULL, have_new ? nslot : NULL);
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(c.rowcxt);
-		}
-		if (oslot)
-			ExecDropSingleTupleTableSlot(oslot);
-		if (nslot)
-			ExecDropSingleTupleTableSlot(nslot);
-	}
-	MemoryContextDelete(c.rowcxt);
-	return PointerGetDatum(NULL);
 }
 
 /* ---- the sealer ---- */

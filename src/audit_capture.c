@@ -1,0 +1,372 @@
+/*
+ * audit_capture.c: row-change capture for audit_table().
+ *
+ * AFTER ... FOR EACH STATEMENT triggers with transition tables (tc_old,
+ * tc_new), and BEFORE TRUNCATE, write one audit_pending row per changed row
+ * (audit_intake.c seals them into the chain):
+ *   details = {"op", "key", "old", "new", "xid", "statement"}
+ * where UPDATE rows carry only the changed columns (plus the key) and INSERT
+ * and DELETE rows the whole row.  Column values are the JSON that to_jsonb()
+ * gives them; the details are built as jsonb directly (no JSON text to parse)
+ * and the pending table is opened once per statement, because this runs in
+ * every audited transaction.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "audit.h"
+#include "principal.h"
+
+#define STATEMENT_MAX 1024		/* bytes of the statement kept with captured rows */
+
+/* to_jsonb() for one column's type, set up on first use. */
+typedef struct col_conv
+{
+	bool		ready;
+	FmgrInfo	flinfo;
+} col_conv;
+
+typedef struct capture_ctx
+{
+	Relation	rel;
+	TupleDesc	desc;
+	char	   *relname;
+	AttrNumber *key;
+	int			nkey;
+	AttrNumber *all;
+	int			nall;
+	col_conv   *conv;			/* by attribute number - 1 */
+	const char *statement;
+	TransactionId xid;
+	const pg_uuid_t *actor;
+	const char *db_user;
+	tc_pending	pending;
+	MemoryContext cxt;			/* the trigger call's */
+	MemoryContext rowcxt;
+} capture_ctx;
+
+static bool
+values_equal(Datum a, Datum b, Form_pg_attribute att)
+{
+	if (att->attlen == -1)
+	{
+		struct varlena *x = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(a));
+		struct varlena *y = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(b));
+
+		return VARSIZE_ANY_EXHDR(x) == VARSIZE_ANY_EXHDR(y) &&
+			memcmp(VARDATA_ANY(x), VARDATA_ANY(y), VARSIZE_ANY_EXHDR(x)) == 0;
+	}
+	return datumIsEqual(a, b, att->attbyval, att->attlen);
+}
+
+static void
+push_string(JsonbParseState **ps, JsonbIteratorToken tok, const char *s, int len)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = len;
+	pushJsonbValue(ps, tok, &v);
+}
+
+/*
+ * The value of one column, as to_jsonb() makes it.  The common scalar types
+ * are converted here (the same values to_jsonb gives them); the rest go
+ * through to_jsonb itself.
+ */
+static void
+push_value(capture_ctx *c, JsonbParseState **ps, AttrNumber attno, Datum d)
+{
+	Form_pg_attribute att = TupleDescAttr(c->desc, attno - 1);
+	JsonbValue	v;
+
+	switch (att->atttypid)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+			{
+				text	   *t = DatumGetTextPP(d);
+
+				push_string(ps, WJB_VALUE, VARDATA_ANY(t), (int) VARSIZE_ANY_EXHDR(t));
+				return;
+			}
+		case INT2OID:
+			v.type = jbvNumeric;
+			v.val.numeric = int64_to_numeric(DatumGetInt16(d));
+			break;
+		case INT4OID:
+			v.type = jbvNumeric;
+			v.val.numeric = int64_to_numeric(DatumGetInt32(d));
+			break;
+		case INT8OID:
+			v.type = jbvNumeric;
+			v.val.numeric = int64_to_numeric(DatumGetInt64(d));
+			break;
+		case BOOLOID:
+			v.type = jbvBool;
+			v.val.boolean = DatumGetBool(d);
+			break;
+		default:
+			{
+				col_conv   *cv = &c->conv[attno - 1];
+				Jsonb	   *j;
+
+				if (!cv->ready)
+				{
+					MemoryContext old = MemoryContextSwitchTo(c->cxt);
+
+					fmgr_info_cxt(F_TO_JSONB, &cv->flinfo, c->cxt);
+					cv->flinfo.fn_expr = (Node *)
+						makeFuncExpr(F_TO_JSONB, JSONBOID,
+									 list_make1(makeNullConst(att->atttypid, att->atttypmod, att->attcollation)),
+									 InvalidOid, att->attcollation, COERCE_EXPLICIT_CALL);
+					MemoryContextSwitchTo(old);
+					cv->ready = true;
+				}
+				j = DatumGetJsonbP(FunctionCall1Coll(&cv->flinfo, att->attcollation, d));
+				if (JB_ROOT_IS_SCALAR(j))
+				{
+					if (!JsonbExtractScalar(&j->root, &v))
+						elog(ERROR, "could not read a jsonb scalar");
+				}
+				else
+				{
+					v.type = jbvBinary;
+					v.val.binary.data = &j->root;
+					v.val.binary.len = VARSIZE(j) - VARHDRSZ;
+				}
+			}
+	}
+	pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+/* {"column": value, ...} of the columns `cols` of a slot, under key `name`. */
+static void
+push_columns(capture_ctx *c, JsonbParseState **ps, const char *name, TupleTableSlot *slot,
+			 const AttrNumber *cols, int ncols)
+{
+	push_string(ps, WJB_KEY, name, (int) strlen(name));
+	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < ncols; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(c->desc, cols[i] - 1);
+		bool		isnull;
+		Datum		d = slot_getattr(slot, cols[i], &isnull);
+
+		push_string(ps, WJB_KEY, NameStr(att->attname), (int) strlen(NameStr(att->attname)));
+		if (isnull)
+		{
+			JsonbValue	v;
+
+			v.type = jbvNull;
+			pushJsonbValue(ps, WJB_VALUE, &v);
+		}
+		else
+			push_value(c, ps, cols[i], d);
+	}
+	pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+}
+
+static void
+capture_emit(capture_ctx *c, const char *op, TupleTableSlot *oldslot, TupleTableSlot *newslot)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue *res;
+	JsonbValue	v;
+	tc_audit_row row;
+	char		action[32];
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	push_string(&ps, WJB_KEY, "op", 2);
+	push_string(&ps, WJB_VALUE, op, (int) strlen(op));
+	if (c->nkey > 0 && (newslot || oldslot))
+		push_columns(c, &ps, "key", newslot ? newslot : oldslot, c->key, c->nkey);
+	if (oldslot && newslot)
+	{
+		AttrNumber *changed = palloc(sizeof(AttrNumber) * Max(c->nall, 1));
+		int			nchanged = 0;
+
+		for (int i = 0; i < c->nall; i++)
+		{
+			bool		on,
+						nn;
+			Datum		ov = slot_getattr(oldslot, c->all[i], &on);
+			Datum		nv = slot_getattr(newslot, c->all[i], &nn);
+
+			if (on != nn || (!on && !values_equal(ov, nv, TupleDescAttr(c->desc, c->all[i] - 1))))
+				changed[nchanged++] = c->all[i];
+		}
+		push_columns(c, &ps, "old", oldslot, changed, nchanged);
+		push_columns(c, &ps, "new", newslot, changed, nchanged);
+	}
+	else if (oldslot)
+		push_columns(c, &ps, "old", oldslot, c->all, c->nall);
+	else if (newslot)
+		push_columns(c, &ps, "new", newslot, c->all, c->nall);
+	push_string(&ps, WJB_KEY, "xid", 3);
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric((int64) c->xid);
+	pushJsonbValue(&ps, WJB_VALUE, &v);
+	push_string(&ps, WJB_KEY, "statement", 9);
+	if (c->statement)
+		push_string(&ps, WJB_VALUE, c->statement, (int) strlen(c->statement));
+	else
+	{
+		v.type = jbvNull;
+		pushJsonbValue(&ps, WJB_VALUE, &v);
+	}
+	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+
+	snprintf(action, sizeof(action), "row.%s", op);
+	for (char *p = action; *p; p++)
+		*p = pg_ascii_tolower((unsigned char) *p);
+	row.at = GetCurrentTimestamp();
+	row.type = "data";
+	row.actor = c->actor;
+	row.db_user = c->db_user;
+	row.action = action;
+	row.resource = c->relname;
+	row.details = JsonbValueToJsonb(res);
+	row.ip = NULL;
+	tc_pending_insert(&c->pending, &row);
+}
+
+/*
+ * Whether captured rows carry the statement text: not when audit_table() was
+ * told so (trigger argument 'nostatement'), and never for a table with a
+ * protected column, whose plaintext would otherwise sit in the statement's
+ * literals, in an append-only log, for ever.
+ */
+static bool
+record_statement(TriggerData *td)
+{
+	TriggerDesc *trigdesc = td->tg_relation->trigdesc;
+
+	if (td->tg_trigger->tgnargs > 0 && strcmp(td->tg_trigger->tgargs[0], "nostatement") == 0)
+		return false;
+	for (int i = 0; trigdesc && i < trigdesc->numtriggers; i++)
+		if (strncmp(trigdesc->triggers[i].tgname, "tracechain_protect_", 19) == 0)
+			return false;
+	return true;
+}
+
+/* The statement text, clipped to STATEMENT_MAX bytes on a character boundary. */
+static const char *
+statement_text(TriggerData *td)
+{
+	if (!debug_query_string || !record_statement(td))
+		return NULL;
+	return pnstrdup(debug_query_string,
+					pg_mbcliplen(debug_query_string, (int) strlen(debug_query_string), STATEMENT_MAX));
+}
+
+/*
+ * One audit row per changed row, in bulk.  UPDATE rows pair the old and new
+ * transition tables by position (they are filled in lockstep) and record
+ * only the changed columns plus the key.
+ */
+PG_FUNCTION_INFO_V1(tc_audit_capture);
+Datum
+tc_audit_capture(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	capture_ctx c;
+	TupleTableSlot *oslot = NULL,
+			   *nslot = NULL;
+	Oid			pk;
+	MemoryContext old;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
+		elog(ERROR, "tc_audit_capture: not called as a statement trigger");
+
+	memset(&c, 0, sizeof(c));
+	c.rel = td->tg_relation;
+	c.desc = RelationGetDescr(c.rel);
+	c.relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(c.rel)),
+										   RelationGetRelationName(c.rel));
+	c.xid = GetTopTransactionId();
+	c.actor = tc_current_principal();
+	c.db_user = GetUserNameFromId(GetSessionUserId(), false);
+	c.statement = statement_text(td);
+	c.all = palloc(sizeof(AttrNumber) * Max(c.desc->natts, 1));
+	for (int i = 0; i < c.desc->natts; i++)
+		if (!TupleDescAttr(c.desc, i)->attisdropped)
+			c.all[c.nall++] = i + 1;
+	c.conv = palloc0(sizeof(col_conv) * Max(c.desc->natts, 1));
+	pk = RelationGetPrimaryKeyIndex(c.rel);
+	if (OidIsValid(pk))
+	{
+		Relation	idx = index_open(pk, AccessShareLock);
+
+		c.nkey = idx->rd_index->indnkeyatts;
+		c.key = palloc(sizeof(AttrNumber) * Max(c.nkey, 1));
+		for (int i = 0; i < c.nkey; i++)
+			c.key[i] = idx->rd_index->indkey.values[i];
+		index_close(idx, AccessShareLock);
+	}
+	c.cxt = CurrentMemoryContext;
+	c.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "tracechain capture", ALLOCSET_DEFAULT_SIZES);
+	tc_pending_open(&c.pending);
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+	{
+		old = MemoryContextSwitchTo(c.rowcxt);
+		capture_emit(&c, "TRUNCATE", NULL, NULL);
+		MemoryContextSwitchTo(old);
+	}
+	else
+	{
+		if (td->tg_oldtable)
+			oslot = MakeSingleTupleTableSlot(c.desc, &TTSOpsMinimalTuple);
+		if (td->tg_newtable)
+			nslot = MakeSingleTupleTableSlot(c.desc, &TTSOpsMinimalTuple);
+		if (oslot)
+			tuplestore_rescan(td->tg_oldtable);
+		if (nslot)
+			tuplestore_rescan(td->tg_newtable);
+		for (;;)
+		{
+			bool		have_old = oslot && tuplestore_gettupleslot(td->tg_oldtable, true, false, oslot);
+			bool		have_new = nslot && tuplestore_gettupleslot(td->tg_newtable, true, false, nslot);
+			const char *op;
+
+			if (!have_old && !have_new)
+				break;
+			CHECK_FOR_INTERRUPTS();
+			op = (have_old && have_new) ? "UPDATE" : have_new ? "INSERT" : "DELETE";
+			old = MemoryContextSwitchTo(c.rowcxt);
+			capture_emit(&c, op, have_old ? oslot : NULL, have_new ? nslot : NULL);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(c.rowcxt);
+		}
+		if (oslot)
+			ExecDropSingleTupleTableSlot(oslot);
+		if (nslot)
+			ExecDropSingleTupleTableSlot(nslot);
+	}
+	tc_pending_close(&c.pending);
+	MemoryContextDelete(c.rowcxt);
+	return PointerGetDatum(NULL);
+}
