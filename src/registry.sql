@@ -579,21 +579,24 @@ COMMENT ON FUNCTION verify_product(bigint) IS
 -- sub-select, which the planner turns into an InitPlan evaluated once per
 -- statement; per row only the manufacturer / stakeholders comparison runs.
 ALTER TABLE products ENABLE ROW LEVEL SECURITY;
+-- The per-row test of the policies below (registry.c): the manufacturer or
+-- a stakeholder.  Leakproof: it never fails on a row, so it tells nothing.
+CREATE FUNCTION _has_stake(manufacturer uuid, stakeholders uuid[], who uuid) RETURNS boolean
+LANGUAGE C IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE AS 'MODULE_PATHNAME', 'tc_has_stake';
+COMMENT ON FUNCTION _has_stake(uuid, uuid[], uuid) IS
+'Internal: whether who is the manufacturer or one of the stakeholders (the row test of the registry''s RLS policies)';
 ALTER TABLE checkpoints ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY products_view ON products FOR SELECT
   USING ((SELECT tracechain.has_permission('product.view') OR tracechain.has_permission('product.manage'))
-         OR manufacturer = (SELECT tracechain.current_principal())
-         OR (SELECT tracechain.current_principal()) = ANY (stakeholders));
+         OR tracechain._has_stake(manufacturer, stakeholders, (SELECT tracechain.current_principal())));
 CREATE POLICY products_update ON products FOR UPDATE
   USING ((SELECT tracechain.has_permission('product.update'))
          OR ((SELECT tracechain.has_permission('product.update.own'))
-             AND (manufacturer = (SELECT tracechain.current_principal())
-                  OR (SELECT tracechain.current_principal()) = ANY (stakeholders))))
+             AND tracechain._has_stake(manufacturer, stakeholders, (SELECT tracechain.current_principal()))))
   WITH CHECK ((SELECT tracechain.has_permission('product.update'))
          OR ((SELECT tracechain.has_permission('product.update.own'))
-             AND (manufacturer = (SELECT tracechain.current_principal())
-                  OR (SELECT tracechain.current_principal()) = ANY (stakeholders))));
+             AND tracechain._has_stake(manufacturer, stakeholders, (SELECT tracechain.current_principal()))));
 CREATE POLICY products_delete ON products FOR DELETE
   USING ((SELECT tracechain.has_permission('product.manage'))
          OR (manufacturer = (SELECT tracechain.current_principal())
@@ -627,6 +630,8 @@ CREATE TRIGGER tracechain_audit_update AFTER UPDATE ON products
   REFERENCING OLD TABLE AS tc_old NEW TABLE AS tc_new FOR EACH STATEMENT EXECUTE FUNCTION _audit_capture();
 CREATE TRIGGER tracechain_audit_delete AFTER DELETE ON products
   REFERENCING OLD TABLE AS tc_old FOR EACH STATEMENT EXECUTE FUNCTION _audit_capture();
+-- The policies' row test runs as the querying role.
+GRANT EXECUTE ON FUNCTION _has_stake(uuid, uuid[], uuid) TO tracechain_app, tracechain_auditor, tracechain_admin;
 GRANT EXECUTE ON FUNCTION is_paused(), can_access_product(bigint, text, uuid), verify_product(bigint)
 TO tracechain_app, tracechain_auditor, tracechain_admin;
 GRANT EXECUTE ON FUNCTION register_product(text, text, numeric), add_checkpoint(bigint, text, text, jsonb),
