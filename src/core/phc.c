@@ -73,7 +73,8 @@ tc_phc_params_ok(unsigned ln, unsigned r, unsigned p)
 {
 	if (ln < 1 || ln > 20 || r < 1 || r > 32 || p < 1 || p > 16)
 		return 0;
-	return (uint64_t) 128 * r * ((uint64_t) 1 << ln) <= TC_PHC_MAXMEM;
+	return (uint64_t) 128 * r * ((uint64_t) 1 << ln) <= TC_PHC_MAXMEM &&
+		(uint64_t) 128 * r * ((uint64_t) 1 << ln) * p <= TC_PHC_MAXWORK;
 }
 
 /* A decimal 1..9999 without sign or leading zero; advances *pos. */

@@ -23,6 +23,12 @@
 #define TC_PHC_HASH_MAX 64
 #define TC_PHC_MAXLEN 256
 #define TC_PHC_MAXMEM ((uint64_t) 256 * 1024 * 1024)
+/*
+ * Most work a hash may ask for, as 128 * r * N * p bytes of mixing (16 times
+ * the default ln=15, r=8, p=1): scrypt cannot be interrupted, so a stored or
+ * supplied hash must not be able to hold a backend for long.
+ */
+#define TC_PHC_MAXWORK ((uint64_t) 512 * 1024 * 1024)
 
 typedef struct tc_phc_scrypt
 {

@@ -80,6 +80,8 @@ test_phc(void)
 		"$scrypt$ln=015,r=8,p=1$c2FsdHNhbHQ$MDEyMzQ1Njc4OWFiY2RlZg",
 		"$scrypt$ln=21,r=8,p=1$c2FsdHNhbHQ$MDEyMzQ1Njc4OWFiY2RlZg",
 		"$scrypt$ln=20,r=32,p=1$c2FsdHNhbHQ$MDEyMzQ1Njc4OWFiY2RlZg",
+		"$scrypt$ln=18,r=8,p=16$c2FsdHNhbHQ$MDEyMzQ1Njc4OWFiY2RlZg",
+		"$scrypt$ln=20,r=2,p=3$c2FsdHNhbHQ$MDEyMzQ1Njc4OWFiY2RlZg",
 		"$scrypt$ln=15,r=8,p=0$c2FsdHNhbHQ$MDEyMzQ1Njc4OWFiY2RlZg",
 		"$scrypt$ln=15,r=8$c2FsdHNhbHQ$MDEyMzQ1Njc4OWFiY2RlZg",
 		"$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$MDEyMzQ1Njc4OWFiY2RlZg",
