@@ -117,6 +117,25 @@ SET LOCAL session_authorization = 'postgres';
 SET LOCAL ROLE tracechain_app;
 SELECT current_principal() = :'alice' AS still_alice;
 ROLLBACK;
+
+-- A savepoint rolled back takes back the authentication (or AAL) made inside it.
+BEGIN;
+SAVEPOINT s1;
+SELECT authenticate(:'tok') IS NOT NULL AS authenticated;
+ROLLBACK TO SAVEPOINT s1;
+SELECT current_principal() IS NULL AS undone, current_aal() AS aal;
+SAVEPOINT s2;
+SELECT authenticate(:'tok') IS NOT NULL AS authenticated;
+RELEASE SAVEPOINT s2;
+SELECT current_principal() = :'alice' AS kept_after_release;
+SAVEPOINT s3;
+SAVEPOINT s4;
+SELECT tracechain._set_principal(:'bob', 2, 0);
+RELEASE SAVEPOINT s4;
+SELECT current_principal() = :'bob' AS bob_inside, current_aal() AS aal_inside;
+ROLLBACK TO SAVEPOINT s3;
+SELECT current_principal() = :'alice' AS back_to_alice, current_aal() AS aal;
+COMMIT;
 SET tracechain.session_max_ttl = '1 hour';
 SET tracechain.session_max_ttl = '1h';
 SELECT session_create(:'alice', '2 hours');

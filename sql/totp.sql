@@ -273,3 +273,16 @@ RESET ROLE;
 SELECT events_flush_wait(10000) AS flushed;
 SELECT action, details->>'factor' AS factor, db_user FROM audit_log
  WHERE action = 'totp.disable' AND resource = 'principal:' || :'erin_id' ORDER BY id;
+
+-- A verification rolled back to a savepoint takes its AAL back with it (the
+-- replay guard and the audit row went too: the code counts as unused).
+SELECT pg_temp.mkuser('frank');
+SELECT session_create(id) AS frank_tok FROM pg_temp.users WHERE name = 'frank' \gset
+BEGIN;
+SELECT authenticate(:'frank_tok') IS NOT NULL AS authenticated, current_aal() AS aal;
+SAVEPOINT before_mfa;
+SELECT totp_verify(pg_temp.code('frank', 1)) AS verified, current_aal() AS aal_inside;
+ROLLBACK TO SAVEPOINT before_mfa;
+SELECT current_aal() AS aal_after_rollback_to_savepoint;
+SELECT totp_verify(pg_temp.code('frank', 1)) AS same_code_again, current_aal() AS aal;
+COMMIT;

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "access/xact.h"
+#include "utils/memutils.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -34,6 +35,21 @@ typedef struct current_state
 
 static current_state cur;
 
+/*
+ * What cur was when a subtransaction first changed it, newest first, so that
+ * ROLLBACK TO SAVEPOINT (or a PL/pgSQL exception block) also takes back an
+ * authenticate() or an AAL raise made inside it, with the rows it wrote.
+ * Lives in TopTransactionContext; the whole transaction's end clears cur.
+ */
+typedef struct saved_state
+{
+	SubTransactionId subid;
+	current_state state;
+	struct saved_state *next;
+} saved_state;
+
+static saved_state *saved = NULL;
+
 tc_principal_fallback_hook_type tc_principal_fallback_hook = NULL;
 static bool callback_registered = false;
 static int	session_max_ttl_s = 30 * 86400;
@@ -49,10 +65,56 @@ reset_current(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			memset(&cur, 0, sizeof(cur));
+			saved = NULL;
 			break;
 		default:
 			break;
 	}
+}
+
+static void
+subxact_state(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		/* entries of this subtransaction and of its (ended) children */
+		while (saved != NULL && saved->subid >= mySubid)
+		{
+			cur = saved->state;
+			saved = saved->next;
+		}
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB && saved != NULL && saved->subid == mySubid)
+	{
+		/* the parent inherits the restore point, unless it has its own */
+		if (parentSubid == TopSubTransactionId ||
+			(saved->next != NULL && saved->next->subid == parentSubid))
+			saved = saved->next;
+		else
+			saved->subid = parentSubid;
+	}
+}
+
+/* Call before changing cur. */
+static void
+remember_state(void)
+{
+	SubTransactionId sub = GetCurrentSubTransactionId();
+	saved_state *s;
+
+	if (!callback_registered)
+	{
+		RegisterXactCallback(reset_current, NULL);
+		RegisterSubXactCallback(subxact_state, NULL);
+		callback_registered = true;
+	}
+	if (sub == TopSubTransactionId || (saved != NULL && saved->subid == sub))
+		return;
+	s = MemoryContextAlloc(TopTransactionContext, sizeof(saved_state));
+	s->subid = sub;
+	s->state = cur;
+	s->next = saved;
+	saved = s;
 }
 
 const pg_uuid_t *
@@ -79,7 +141,10 @@ void
 tc_set_current_aal(int aal)
 {
 	if (cur.set)
+	{
+		remember_state();
 		cur.aal = aal;
+	}
 }
 
 /* _token_new() -> text: a fresh session token. */
@@ -132,11 +197,7 @@ tc_set_principal(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("principal, aal and session must not be null")));
 	if (!IsTransactionState())
 		elog(ERROR, "_set_principal called outside a transaction");
-	if (!callback_registered)
-	{
-		RegisterXactCallback(reset_current, NULL);
-		callback_registered = true;
-	}
+	remember_state();
 	cur.principal = *PG_GETARG_UUID_P(0);
 	cur.aal = PG_GETARG_INT32(1);
 	cur.session_id = PG_GETARG_INT64(2);
