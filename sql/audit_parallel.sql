@@ -31,7 +31,7 @@ BEGIN
 END $$;
 
 -- Intact: the workers do the walk (the DEBUG line says how many ran and
--- that the walk was decided by linking their segments).
+-- that the walk was decided by joining the runs of their segments).
 SET client_min_messages = debug1;
 SELECT ok, rows_checked = (SELECT count(*) FROM audit_log) AS every_row FROM verify_audit_chain();
 -- No parallel workers to be had: the leader walks every segment itself.
@@ -68,14 +68,21 @@ ALTER TABLE audit_log ENABLE ALWAYS TRIGGER audit_log_guard;
 SELECT * FROM pg_temp.both('gap');
 SELECT first_bad_id = :gap + 1 AS points_after_gap, reason ~ 'is missing' AS why FROM answers WHERE mode = 'gap parallel';
 
--- Put the row back (now out of heap order: both walks fall back to the index).
+-- Put the row back: now out of heap order, which the runs walk takes in its
+-- stride (three runs: before the gap, after it, and the row at the end).
 ALTER TABLE audit_log DISABLE TRIGGER audit_log_guard;
 INSERT INTO audit_log SELECT * FROM saved;
 ALTER TABLE audit_log ENABLE ALWAYS TRIGGER audit_log_guard;
+SET client_min_messages = debug1;
+SELECT ok FROM verify_audit_chain();
+SET tracechain.verify_workers = 0;
+SELECT ok FROM verify_audit_chain();
+SET tracechain.verify_workers = 2;
+RESET client_min_messages;
 SELECT * FROM pg_temp.both('restored');
 
--- With the index walk's fallback, the serial answer is the parallel one
--- after a rewrite too.
+-- A rewritten row (its new version lies at the end of the heap): the same
+-- answer both ways.
 ALTER TABLE audit_log DISABLE TRIGGER audit_log_guard;
 UPDATE audit_log SET details = '{"g": "rewritten"}' WHERE id = :gap - 700;
 ALTER TABLE audit_log ENABLE ALWAYS TRIGGER audit_log_guard;

@@ -575,11 +575,13 @@ walk_reset(chain_walk *w, chain_result *res, int64 from_id, int64 want_id, const
 }
 
 /*
- * Fast path for a whole-log walk: the table is append-only and written under
- * the chain lock, so its physical order is almost always id order.  Walk the
- * heap sequentially (split between parallel workers when the table is large,
- * see audit_parallel.c); false when a row turns up out of order (the caller
- * then walks the index instead).
+ * A whole-log walk reads the heap, not the index: first as runs of
+ * consecutive ids joined at the end, in parallel on a large log
+ * (audit_parallel.c), which decides an intact chain in one pass whatever the
+ * heap order.  When that finds a fault, walk again, in heap order if the heap
+ * is in id order (the common case: the first bad row is then the first met),
+ * and return false when a row turns up out of order (the caller then walks
+ * the index instead).
  */
 static bool
 walk_heap(Relation rel, Snapshot snap, chain_walk *w, MemoryContext rowcxt)
@@ -592,9 +594,9 @@ walk_heap(Relation rel, Snapshot snap, chain_walk *w, MemoryContext rowcxt)
 	bool		in_order = true;
 	MemoryContext oldcxt;
 
-	if (tc_walk_heap_parallel(rel, snap, w))
+	if (tc_walk_heap_runs(rel, snap, w))
 		return true;
-	/* No synchronized scan: it would start mid-table, out of id order. */
+	/* No synchronized scan: it would start mid-table. */
 	scan = table_beginscan_strat(rel, snap, 0, NULL, true, false);
 	oldcxt = MemoryContextSwitchTo(rowcxt);
 

@@ -1,21 +1,26 @@
 /*
- * audit_parallel.c: verify_audit_chain over a large log with parallel workers.
+ * audit_parallel.c: verify_audit_chain over the heap, in any order, in
+ * parallel.
  *
- * Each row's hash covers its own prev_hash, so rows can be checked one by one
- * in any order; only the links (a row's prev_hash is its predecessor's hash,
- * ids have no gaps) run across rows.  The heap is cut into block ranges
- * (segments); the leader and its parallel workers claim segments one at a
- * time, and each walks its range in heap order, checking every row and every
- * link inside the range, and records the range's first id and prev_hash and
- * its last id and hash.  The leader then links the ranges end to end.
+ * Each row's hash covers its own prev_hash, so every row can be checked on
+ * its own, wherever it lies; only the links (a row's prev_hash is its
+ * predecessor's hash, ids have no gap) run across rows.  The walk reads the
+ * heap in physical order and cuts it into runs: maximal stretches of rows
+ * whose ids follow one another, linked inside the run.  Appends are nearly
+ * always in id order, but backends that append at the same time fill
+ * different pages, so a busy log has a few places where the order jumps; a
+ * run ends there.  Each run is remembered by its first id and prev_hash and
+ * its last id and hash; at the end the runs, sorted by first id, must tile
+ * the ids from the first to the last, each run's first prev_hash being the
+ * hash that ended the run before it.
  *
- * The workers are PostgreSQL parallel workers (access/parallel.h): they run
- * under the leader's transaction and snapshot, so they see exactly the rows
- * the leader would.  Anything unusual (a row out of id order, a broken row or
- * link, no workers to be had) makes the parallel walk give up and the caller
- * walks serially, which names the first bad row exactly as before: a broken
- * chain costs a second walk, an intact one is checked at the speed of all
- * the cores it is given.
+ * On a large log the heap is also cut into block ranges (segments) that the
+ * calling backend and its PostgreSQL parallel workers (access/parallel.h:
+ * the caller's transaction and snapshot, so the same rows) claim one at a
+ * time.  Anything wrong (a broken row, a gap, too many runs to keep) makes
+ * this give up and the caller walks again serially in id order, which names
+ * the first bad row exactly: a broken chain costs a second walk, an intact
+ * one is checked once, at the speed of all the cores it is given.
  */
 #include "postgres.h"
 
@@ -40,21 +45,27 @@
 #include "audit_walk.h"
 
 #define PV_KEY_SHARED	UINT64CONST(0x7463766572690001)
+#define PV_MAX_RUNS		65536	/* runs kept in all, over all segments */
 
 static int	verify_workers = 2;
+
+typedef struct pv_run
+{
+	int64		first_id;
+	int64		last_id;
+	uint8		first_prev[TC_HASH_LEN];
+	uint8		last_hash[TC_HASH_LEN];
+} pv_run;
 
 /* What one segment found. */
 typedef struct pv_segment
 {
 	bool		done;
-	bool		usable;			/* every row in order, linked and matching */
+	bool		usable;			/* every row matched its hash and runs fitted */
 	bool		want_found;
 	bool		want_match;
+	int			nruns;
 	int64		rows;
-	int64		first_id;
-	int64		last_id;
-	uint8		first_prev[TC_HASH_LEN];
-	uint8		last_hash[TC_HASH_LEN];
 } pv_segment;
 
 typedef struct pv_shared
@@ -62,24 +73,43 @@ typedef struct pv_shared
 	Oid			relid;
 	BlockNumber nblocks;
 	int			nseg;
+	int			runs_per_seg;
 	int64		want_id;
 	bool		have_want_hash;
 	uint8		want_hash[TC_HASH_LEN];
 	pg_atomic_uint32 next_seg;
 	pv_segment	seg[FLEXIBLE_ARRAY_MEMBER];
+	/* then nseg * runs_per_seg pv_run */
 } pv_shared;
 
 PGDLLEXPORT void tc_audit_verify_worker(dsm_segment *seg, shm_toc *toc);
 
-/* Walk blocks of segment i; fills sh->seg[i]. */
+static inline pv_run *
+seg_runs(pv_shared *sh, int i)
+{
+	pv_run	   *base = (pv_run *) MAXALIGN((char *) &sh->seg[sh->nseg]);
+
+	return base + (Size) i * sh->runs_per_seg;
+}
+
+static Size
+shared_size(int nseg, int runs_per_seg)
+{
+	return add_size(MAXALIGN(add_size(offsetof(pv_shared, seg), mul_size(sizeof(pv_segment), nseg))),
+					mul_size(sizeof(pv_run), mul_size(nseg, runs_per_seg)));
+}
+
+/* Walk the blocks of segment i; fills sh->seg[i] and its runs. */
 static void
 walk_segment(pv_shared *sh, int i, Relation rel, Snapshot snap)
 {
 	pv_segment *out = &sh->seg[i];
+	pv_run	   *runs = seg_runs(sh, i);
+	pv_run	   *run = NULL;
 	BlockNumber start = (BlockNumber) ((uint64) sh->nblocks * i / sh->nseg);
 	BlockNumber end = (BlockNumber) ((uint64) sh->nblocks * (i + 1) / sh->nseg);
 	TupleDesc	desc = RelationGetDescr(rel);
-	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "tracechain parallel walk",
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "tracechain chain runs",
 												 ALLOCSET_DEFAULT_SIZES);
 	MemoryContext oldcxt;
 	TableScanDesc scan;
@@ -88,7 +118,6 @@ walk_segment(pv_shared *sh, int i, Relation rel, Snapshot snap)
 	bool		n[A_NATTS];
 	chain_result res;
 	chain_walk	w;
-	bool		first = true;
 	bool		usable = true;
 
 	memset(&res, 0, sizeof(res));
@@ -98,47 +127,57 @@ walk_segment(pv_shared *sh, int i, Relation rel, Snapshot snap)
 	w.want_hash = sh->have_want_hash ? sh->want_hash : NULL;
 	initStringInfo(&w.dbuf);
 	initStringInfo(&w.hbuf);
+	out->nruns = 0;
 
+	/* No synchronized scan: segments are block ranges. */
 	scan = table_beginscan_strat(rel, snap, 0, NULL, true, false);
 	heap_setscanlimits(scan, start, end - start);
 	oldcxt = MemoryContextSwitchTo(rowcxt);
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
 		int64		id;
+		bool		new_run;
 
 		CHECK_FOR_INTERRUPTS();
 		heap_deform_tuple(tup, desc, v, n);
 		id = DatumGetInt64(v[A_ID - 1]);
-		if (first)
-			w.expect_id = id;	/* the range's first link is the leader's to check */
-		else if (id != w.expect_id)
+		new_run = (run == NULL || id != w.expect_id);
+		if (new_run)
 		{
-			usable = false;
-			break;
+			if (run != NULL)
+				memcpy(run->last_hash, w.expect_prev, TC_HASH_LEN);
+			if (out->nruns == sh->runs_per_seg)
+			{
+				usable = false;
+				break;
+			}
+			run = &runs[out->nruns++];
+			w.expect_id = id;
+			w.have_prev = false;	/* the run's first link is checked when runs are joined */
 		}
 		if (!tc_walk_check_row(&w, v, n))
 		{
 			usable = false;
 			break;
 		}
-		if (first)
+		if (new_run)
 		{
 			/* tc_walk_check_row has checked that it is a 32-byte bytea */
 			bytea	   *prev = DatumGetByteaPP(v[A_PREV_HASH - 1]);
 
-			memcpy(out->first_prev, VARDATA_ANY(prev), TC_HASH_LEN);
-			out->first_id = id;
-			first = false;
+			memcpy(run->first_prev, VARDATA_ANY(prev), TC_HASH_LEN);
+			run->first_id = id;
 		}
+		run->last_id = id;
 		MemoryContextReset(rowcxt);
 	}
 	MemoryContextSwitchTo(oldcxt);
 	table_endscan(scan);
+	if (usable && run != NULL)
+		memcpy(run->last_hash, w.expect_prev, TC_HASH_LEN);
 
 	out->usable = usable;
 	out->rows = res.rows;
-	out->last_id = res.last_id;
-	memcpy(out->last_hash, w.expect_prev, TC_HASH_LEN);
 	out->want_found = w.want_found;
 	out->want_match = w.want_match;
 	out->done = true;
@@ -171,12 +210,26 @@ tc_audit_verify_worker(dsm_segment *seg, shm_toc *toc)
 	table_close(rel, AccessShareLock);
 }
 
-/* Link the segments end to end onto w; false if any does not fit. */
+static int
+run_cmp(const void *a, const void *b)
+{
+	int64		x = ((const pv_run *) a)->first_id;
+	int64		y = ((const pv_run *) b)->first_id;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Join the runs of all segments in id order onto w: true when they tile the
+ * ids without a gap or an overlap and every link holds.
+ */
 static bool
-link_segments(pv_shared *sh, chain_walk *w)
+join_runs(pv_shared *sh, chain_walk *w)
 {
 	chain_result *res = w->res;
+	int			total = 0;
 	int64		rows = 0;
+	pv_run	   *all;
 
 	for (int i = 0; i < sh->nseg; i++)
 	{
@@ -184,92 +237,115 @@ link_segments(pv_shared *sh, chain_walk *w)
 
 		if (!s->done || !s->usable)
 			return false;
-		if (s->rows == 0)
-			continue;
-		if (s->first_id != w->expect_id ||
-			(w->have_prev && memcmp(s->first_prev, w->expect_prev, TC_HASH_LEN) != 0))
-			return false;
+		total += s->nruns;
 		rows += s->rows;
-		w->expect_id = s->last_id + 1;
-		memcpy(w->expect_prev, s->last_hash, TC_HASH_LEN);
-		w->have_prev = true;
-		res->last_id = s->last_id;
 		if (s->want_found)
 		{
 			w->want_found = true;
 			w->want_match = s->want_match;
 		}
 	}
+	all = palloc(sizeof(pv_run) * Max(total, 1));
+	total = 0;
+	for (int i = 0; i < sh->nseg; i++)
+	{
+		memcpy(all + total, seg_runs(sh, i), sizeof(pv_run) * sh->seg[i].nruns);
+		total += sh->seg[i].nruns;
+	}
+	qsort(all, total, sizeof(pv_run), run_cmp);
+	for (int i = 0; i < total; i++)
+	{
+		if (all[i].first_id != w->expect_id ||
+			(w->have_prev && memcmp(all[i].first_prev, w->expect_prev, TC_HASH_LEN) != 0))
+		{
+			pfree(all);
+			return false;
+		}
+		w->expect_id = all[i].last_id + 1;
+		memcpy(w->expect_prev, all[i].last_hash, TC_HASH_LEN);
+		w->have_prev = true;
+		res->last_id = all[i].last_id;
+	}
 	res->rows = rows;
+	pfree(all);
 	return true;
 }
 
 bool
-tc_walk_heap_parallel(Relation rel, Snapshot snap, chain_walk *w)
+tc_walk_heap_runs(Relation rel, Snapshot snap, chain_walk *w)
 {
-	BlockNumber nblocks;
-	ParallelContext *pcxt;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
+	ParallelContext *pcxt = NULL;
 	pv_shared  *sh;
 	Size		size;
-	int			nseg;
+	int			nseg = 1;
+	int			nworkers = 0;
+	int			launched = 0;
 	bool		decided;
+	chain_walk	saved = *w;
+	chain_result saved_res = *w->res;
 
-	if (verify_workers <= 0 || IsInParallelMode() || !IsUnderPostmaster)
+	if (nblocks == 0)
 		return false;
-	/* Below min_parallel_table_scan_size (8 MB), as for a parallel scan. */
-	nblocks = RelationGetNumberOfBlocks(rel);
-	if (nblocks == 0 || nblocks < (BlockNumber) min_parallel_table_scan_size)
-		return false;
-	/* A few segments a process, so that a slow one does not hold up the rest. */
-	nseg = (int) Min((BlockNumber) (8 * (verify_workers + 1)), nblocks);
-
-	EnterParallelMode();
-	pcxt = CreateParallelContext("$libdir/tracechain", "tc_audit_verify_worker", verify_workers);
-	size = add_size(offsetof(pv_shared, seg), mul_size(sizeof(pv_segment), nseg));
-	shm_toc_estimate_chunk(&pcxt->estimator, size);
-	shm_toc_estimate_keys(&pcxt->estimator, 1);
-	InitializeParallelDSM(pcxt);
-	if (pcxt->seg == NULL)
+	/* Workers above min_parallel_table_scan_size (8 MB), as for a parallel scan. */
+	if (verify_workers > 0 && !IsInParallelMode() && IsUnderPostmaster &&
+		nblocks >= (BlockNumber) min_parallel_table_scan_size)
 	{
-		/* no dynamic shared memory to be had: walk serially */
-		DestroyParallelContext(pcxt);
-		ExitParallelMode();
-		return false;
+		nworkers = verify_workers;
+		/* A few segments a process, so that a slow one does not hold up the rest. */
+		nseg = (int) Min((BlockNumber) (8 * (nworkers + 1)), nblocks);
 	}
-	sh = shm_toc_allocate(pcxt->toc, size);
-	memset(sh, 0, size);
+	size = shared_size(nseg, PV_MAX_RUNS / nseg);
+
+	if (nworkers > 0)
+	{
+		EnterParallelMode();
+		pcxt = CreateParallelContext("$libdir/tracechain", "tc_audit_verify_worker", nworkers);
+		shm_toc_estimate_chunk(&pcxt->estimator, size);
+		shm_toc_estimate_keys(&pcxt->estimator, 1);
+		InitializeParallelDSM(pcxt);
+		sh = shm_toc_allocate(pcxt->toc, size);
+	}
+	else
+		sh = palloc(size);
+	memset(sh, 0, offsetof(pv_shared, seg) + sizeof(pv_segment) * nseg);
 	sh->relid = RelationGetRelid(rel);
 	sh->nblocks = nblocks;
 	sh->nseg = nseg;
+	sh->runs_per_seg = PV_MAX_RUNS / nseg;
 	sh->want_id = w->want_id;
 	sh->have_want_hash = (w->want_hash != NULL);
 	if (w->want_hash)
 		memcpy(sh->want_hash, w->want_hash, TC_HASH_LEN);
 	pg_atomic_init_u32(&sh->next_seg, 0);
-	shm_toc_insert(pcxt->toc, PV_KEY_SHARED, sh);
 
-	LaunchParallelWorkers(pcxt);
-	/* As for a parallel query: the leader walks too, unless told not to. */
-	if (parallel_leader_participation || pcxt->nworkers_launched == 0)
-		walk_segments(sh, rel, snap);
-	WaitForParallelWorkersToFinish(pcxt);
-
+	if (pcxt != NULL)
 	{
-		chain_walk	saved = *w;
-		chain_result saved_res = *w->res;
+		shm_toc_insert(pcxt->toc, PV_KEY_SHARED, sh);
+		LaunchParallelWorkers(pcxt);
+		launched = pcxt->nworkers_launched;
+	}
+	/* As for a parallel query: the leader walks too, unless told not to. */
+	if (pcxt == NULL || parallel_leader_participation || launched == 0)
+		walk_segments(sh, rel, snap);
+	if (pcxt != NULL)
+		WaitForParallelWorkersToFinish(pcxt);
 
-		decided = link_segments(sh, w);
-		if (!decided)
-		{
-			*w = saved;
-			*w->res = saved_res;
-		}
+	decided = join_runs(sh, w);
+	if (!decided)
+	{
+		*w = saved;
+		*w->res = saved_res;
 	}
 	elog(DEBUG1, "verify_audit_chain: %d segments, %d parallel workers launched, %s",
-		 nseg, pcxt->nworkers_launched,
-		 decided ? "segments linked" : "walking serially instead");
-	DestroyParallelContext(pcxt);
-	ExitParallelMode();
+		 nseg, launched, decided ? "runs joined" : "walking serially instead");
+	if (pcxt != NULL)
+	{
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+	}
+	else
+		pfree(sh);
 	return decided;
 }
 

@@ -53,13 +53,14 @@ extern void tc_jsonb_text(Jsonb *j, StringInfo out);
 extern bool tc_walk_check_row(chain_walk *w, Datum *v, bool *n);
 
 /*
- * Walk the whole heap of rel in id order using parallel workers (setting
- * tracechain.verify_workers).  Returns true when it decided the walk: every
- * row in order, linked and matching its hash; w and w->res then read as after
- * a serial walk.  Returns false when it did not (a table too small to split,
- * no parallel mode here, or any row out of order or broken): the caller then
- * walks serially, which also names the first bad row exactly.
+ * Walk the whole heap of rel in physical order, as runs of consecutive ids
+ * joined at the end, with parallel workers on a large table (setting
+ * tracechain.verify_workers; audit_parallel.c).  Returns true when it decided
+ * the walk: every row matched, the runs tile the ids and every link holds; w
+ * and w->res then read as after a serial walk.  Returns false otherwise (a
+ * broken row or link, a gap, more runs than it keeps): the caller then walks
+ * serially, which also names the first bad row exactly.
  */
-extern bool tc_walk_heap_parallel(Relation rel, Snapshot snap, chain_walk *w);
+extern bool tc_walk_heap_runs(Relation rel, Snapshot snap, chain_walk *w);
 
 #endif
