@@ -104,11 +104,12 @@ DO \$\$ BEGIN
   END IF;
 END \$\$;
 
--- 8 manufacturers, 20 products each for checkpoints; makers 1-4 keep a limit of 150.
+-- 8 manufacturers, 20 products each for checkpoints; makers 1-4 keep a limit of 30
+-- (spent within the first few seconds even on a slow or instrumented build).
 INSERT INTO load_makers (idx, principal)
 SELECT g, tracechain.principal_create('user', 'load-maker-' || g) FROM generate_series(1, 8) g;
 SELECT count(tracechain.grant_role(principal, 'MANUFACTURER')),
-       count(tracechain.authorize_stakeholder(principal, CASE WHEN idx <= 4 THEN 170 ELSE 1000000000 END))
+       count(tracechain.authorize_stakeholder(principal, CASE WHEN idx <= 4 THEN 50 ELSE 1000000000 END))
   FROM load_makers;
 UPDATE load_makers SET token = tracechain.session_create(principal, '2 hours');
 DO \$\$
