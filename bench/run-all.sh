@@ -6,6 +6,7 @@
 #
 #   PG_CONFIG        as for the benchmarks
 #   BENCH_PORT_BASE  the benchmarks get ports BASE, BASE+1, ... (default 56960)
+#   BENCH_PARSE_ONLY=1 runs nothing: prints the table from the logs of an earlier run
 #   BENCH_ARGS_<name>  extra arguments for one benchmark, e.g.
 #                      BENCH_ARGS_audit_verify=200000 BENCH_ARGS_audit_pgbench="10 5"
 #
@@ -50,7 +51,10 @@ parse() {  # name logfile
         a=$(grep "pgbench totp_verify end to end, $c client" "$f" | sed -E 's/.*client\(s\) +([0-9.]+) tps.*/\1/')
         b=$(grep "pgbench plain single-row UPDATE, $c client" "$f" | sed -E 's/.*client\(s\) +([0-9.]+) tps.*/\1/')
         [ -n "$a" ] && row "totp_verify end to end, $c client(s) (tps) vs UPDATE" "$a" "$b" "$(ratio "$a" "$b")" ">= 0.8"
-      done ;;
+      done
+      a=$(grep "pgbench totp_verify end to end, 1 client" "$f" | sed -E 's/.*client\(s\) +([0-9.]+) tps.*/\1/')
+      b=$(grep '^speakeasy totp.verify' "$f" | sed 's/.*thread//' | num)
+      [ -n "$b" ] && row "totp_verify 1 client (tps) vs speakeasy totp.verify in Node (/s)" "${a:-?}" "$b" "$(ratio "${a:-0}" "$b")" "-" ;;
     crypt)
       get() { grep -F "  $1" "$f" | head -1 | awk '{print $NF}'; }
       a=$(get "tracechain.encrypt (AES-256-GCM)"); b=$(get "pgcrypto encrypt_iv (aes-cbc)")
@@ -60,7 +64,9 @@ parse() {  # name logfile
       b=$(get "pgcrypto pgp_sym_encrypt_bytea")
       row "encrypt 1 KiB rows/s vs pgp_sym_encrypt" "$(get 'tracechain.encrypt (AES-256-GCM)')" "${b:-?}" "$(get 'encrypt / pgp_sym_encrypt')" ">= 100"
       a=$(grep -F "  tracechain.encrypt " "$f" | sed -n 2p | awk '{print $NF}'); b=$(get "openssl speed")
-      row "encrypt 1 MiB MB/s vs openssl speed" "${a:-?}" "${b:-?}" "$(get '1 MiB encrypt / openssl')" ">= 0.5" ;;
+      row "encrypt 1 MiB MB/s vs openssl speed" "${a:-?}" "${b:-?}" "$(get '1 MiB encrypt / openssl')" ">= 0.5"
+      a=$(grep -F "  tracechain.decrypt " "$f" | sed -n 2p | awk '{print $NF}')
+      row "decrypt 1 MiB MB/s vs openssl speed" "${a:-?}" "${b:-?}" "$(get '1 MiB decrypt / openssl')" ">= 0.5" ;;
     ethsig)
       a=$(grep '^eth_recover through SQL:' "$f" | num); b=$(grep '^secp256k1_ecdsa_recover' "$f" | sed 's/.*://' | num)
       row "eth_recover calls/s vs secp256k1 C loop" "${a:-?}" "${b:-?}" "$(ratio "$a" "$b")" ">= 0.9"
@@ -77,19 +83,43 @@ parse() {  # name logfile
       row "naive PL/pgSQL policy ms vs RLS (speedup)" "${a:-?}" "${b:-?}" "$(ratio "$b" "$a")" ">= 10" ;;
     incident)
       l=$(grep 'escalations/s; ratio' "$f" | tail -1)
-      row "incidents escalated at once (/s)" "$(echo "$l" | num)" "bare audited tx" "$(echo "$l" | sed -E 's/.*reference: ([0-9.]+).*/\1/')" "1.00 = as fast"
+      a=$(echo "$l" | num)
+      b=$(grep -E '^ +[0-9.]+ s \([0-9.]+ transactions/s\)' "$f" | head -1 | sed -E 's/.*\(([0-9.]+) transactions.*/\1/')
+      row "incidents escalated at once (/s) vs one-audit-row tx/s" "${a:-?}" "${b:-?}" "$(ratio "${a:-0}" "${b:-0}")" "1.00 = as fast" 
       l=$(grep 'escalations: latency' "$f" | tail -1)
       row "escalation latency p99 (ms)" "$(echo "$l" | sed -E 's/.*p99 ([0-9.]+) ms.*/\1/')" "naptime 1000" "-" "-"
       l=$(grep '% of one core' "$f" | tail -1)
       row "idle worker CPU (% of a core)" "$(echo "$l" | sed -E 's/.* = ([0-9.]+)%.*/\1/')" "-" "-" "< 1" ;;
+    jwt)
+      for w in "HS256 jwt_sign" "HS256 jwt_verify" "ES256 jwt_sign" "ES256 jwt_verify"; do
+        l=$(grep "^$w vs " "$f" | tail -1)
+        [ -n "$l" ] || { row "$w ops/s vs OpenSSL C loop" "?" "?" "?" "-"; continue; }
+        set -- $l
+        row "$w ops/s vs $(echo "$l" | sed -E 's/^[A-Z0-9]+ [a-z_]+ vs ([^ ]+).*/\1/') C loop" "${@: -3:1}" "${@: -2:1}" "${@: -1:1}" "-"
+      done ;;
+    ratelimit)
+      l=$(grep '^rate_limit_check in one backend, net of the query' "$f" | tail -1)
+      row "rate_limit_check calls/s in one backend (net of the query)" "$(echo "${l#*query}" | num)" "-" "-" ">= 500000/s"
+      a=$(grep '^pgbench SELECT tracechain.rate_limit_check' "$f" | sed 's/.*(\.\.\.)//' | num)
+      b=$(grep '^pgbench SELECT 1 (reference)' "$f" | sed 's/.*(reference)//' | num)
+      row "pgbench rate_limit_check tps vs SELECT 1, 8 clients" "${a:-?}" "${b:-?}" "$(ratio "${a:-0}" "${b:-0}")" ">= 0.9"
+      b=$(grep '^pgbench naive table-based' "$f" | sed 's/.*counter//' | num)
+      row "pgbench rate_limit_check tps vs naive table counter, 8 clients" "${a:-?}" "${b:-?}" "$(ratio "${a:-0}" "${b:-0}")" "-" ;;
     *)
       l=$(grep -iE 'ratio|goal' "$f" | tail -1)
       row "$n: ${l:0:60}" "?" "?" "?" "?" ;;
   esac
 }
 
-i=0
+# The rest is one function, read whole before it runs: editing this file
+# while a run is in progress cannot break the run.
+main() {
+local i=0 n s var start rc r w o ref ra g
 for n in "${names[@]}"; do
+  if [ -n "${BENCH_PARSE_ONLY:-}" ]; then   # re-read the logs of an earlier run
+    [ -f "$logs/$n.log" ] && parse "$n" "$logs/$n.log" || row "$n: no log" "-" "-" "-" "-"
+    continue
+  fi
   s="$here/$n/run.sh"
   [ -x "$s" ] || [ -f "$s" ] || { echo "no benchmark $n"; continue; }
   var="BENCH_ARGS_$n"
@@ -112,3 +142,6 @@ for r in "${rows[@]}"; do
   IFS='|' read -r w o ref ra g <<< "$r"
   printf '| %s | %s | %s | %s | %s |\n' "$w" "${o:-?}" "${ref:-?}" "${ra:-?}" "${g:-?}"
 done
+}
+main
+exit $?
