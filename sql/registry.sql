@@ -109,6 +109,8 @@ RESET SESSION AUTHORIZATION;
 SELECT amount_limit AS maker_limit_left FROM stakeholders WHERE principal = :'p_maker';
 SELECT name, batch_number, amount, manufacturer = :'p_maker' AS by_maker, checkpoint_count
   FROM products WHERE id IN (:widget, :gadget, :rest, :other) ORDER BY id;
+-- Registrations are audited through the intake: in the chain once sealed.
+SELECT audit_seal() >= 0 AS sealed;
 SELECT count(*) AS registrations_audited FROM audit_log
  WHERE action = 'product.register' AND actor IN (:'p_maker', :'p_maker2');
 -- A revoked stakeholder registers nothing more.

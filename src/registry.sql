@@ -356,7 +356,7 @@ BEGIN
   INSERT INTO products (id, manufacturer, name, batch_number, amount, created_at, anchor)
   OVERRIDING SYSTEM VALUE
   VALUES (v_id, v_me, name, batch_number, amount, v_at, _product_anchor(v_id, v_me, amount, v_at));
-  PERFORM _audit_append('data', 'product.register', 'product:' || v_id,
+  PERFORM _audit_enqueue('data', 'product.register', 'product:' || v_id,
                         jsonb_build_object('name', name, 'batch_number', batch_number, 'amount', amount,
                                            'remaining_limit', v_left),
                         v_me, NULL);
@@ -427,7 +427,7 @@ BEGIN
     RETURN false;
   END IF;
   UPDATE products x SET stakeholders = x.stakeholders || principal WHERE x.id = product_id;
-  PERFORM _audit_append('data', 'product.add_stakeholder', 'product:' || product_id,
+  PERFORM _audit_enqueue('data', 'product.add_stakeholder', 'product:' || product_id,
                         jsonb_build_object('stakeholder', principal), v_me, NULL);
   RETURN true;
 END $$;
@@ -456,7 +456,7 @@ BEGIN
     RETURN false;
   END IF;
   UPDATE products x SET stakeholders = array_remove(x.stakeholders, principal) WHERE x.id = product_id;
-  PERFORM _audit_append('data', 'product.remove_stakeholder', 'product:' || product_id,
+  PERFORM _audit_enqueue('data', 'product.remove_stakeholder', 'product:' || product_id,
                         jsonb_build_object('stakeholder', principal), v_me, NULL);
   RETURN true;
 END $$;
@@ -506,7 +506,7 @@ BEGIN
   VALUES (product_id, v_seq, kind, location, v_data, v_me, v_at, v_prev, v_hash)
   RETURNING id INTO v_id;
   UPDATE products x SET checkpoint_count = v_seq, checkpoint_head = v_hash WHERE x.id = product_id;
-  PERFORM _audit_append('data', 'checkpoint.add', 'product:' || product_id,
+  PERFORM _audit_enqueue('data', 'checkpoint.add', 'product:' || product_id,
                         jsonb_build_object('seq', v_seq, 'kind', kind, 'hash', encode(v_hash, 'hex')),
                         v_me, NULL);
   RETURN v_id;
