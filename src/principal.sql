@@ -228,16 +228,13 @@ $$;
 COMMENT ON FUNCTION session_verify(text) IS
 'Check a session token: its principal, assurance level and expiry; 28000 when unknown, expired, revoked or suspended (recorded as a security event)';
 
+-- In C (principal.c): a live session is read through the indexes directly
+-- (this runs on every request); anything else goes through _session_check,
+-- which records the failure and raises.
 CREATE FUNCTION authenticate(token text)
 RETURNS uuid
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp AS $$
-DECLARE
-  c record;
-BEGIN
-  SELECT * INTO c FROM _session_check(token);
-  PERFORM _set_principal(c.principal, c.aal, c.session_id);
-  RETURN c.principal;
-END $$;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp
+AS 'MODULE_PATHNAME', 'tc_authenticate';
 COMMENT ON FUNCTION authenticate(text) IS
 'Verify a session token and make its principal the current principal until the end of the transaction';
 
