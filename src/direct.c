@@ -15,11 +15,13 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_proc.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
 #include "storage/lmgr.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -37,10 +39,20 @@ static struct
 	Oid			indexoid;
 }			index_cache[INDEX_CACHE];
 static int	index_cache_n = 0;
+
+/* tracechain.<name> -> its OID (InvalidOid: look it up again) */
+#define REL_CACHE 8
+static struct
+{
+	char		name[NAMEDATALEN];
+	Oid			relid;
+}			rel_cache[REL_CACHE];
+static int	rel_cache_n = 0;
+
 static bool callback_registered = false;
 
 static void
-index_cache_inval(Datum arg, Oid relid)
+cache_inval(Datum arg, Oid relid)
 {
 	int			n = 0;
 
@@ -48,15 +60,60 @@ index_cache_inval(Datum arg, Oid relid)
 		if (OidIsValid(relid) && index_cache[i].relid != relid && index_cache[i].indexoid != relid)
 			index_cache[n++] = index_cache[i];
 	index_cache_n = n;
+	for (int i = 0; i < rel_cache_n; i++)
+		if (!OidIsValid(relid) || rel_cache[i].relid == relid)
+			rel_cache[i].relid = InvalidOid;
 }
 
+static void
+register_callback(void)
+{
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(cache_inval, (Datum) 0);
+		callback_registered = true;
+	}
+}
+
+/*
+ * tracechain.<relname>: the OID is remembered per backend (the name lookup
+ * costs more than the open) until a relcache invalidation of that relation
+ * (which its DROP sends), so a table dropped and recreated is found anew.
+ */
 Relation
 tc_direct_open(const char *relname, LOCKMODE lockmode)
 {
-	Oid			relid = get_relname_relid(relname, get_namespace_oid("tracechain", false));
+	int			slot = -1;
+	Oid			relid;
 
+	register_callback();
+	for (int i = 0; i < rel_cache_n; i++)
+		if (strcmp(rel_cache[i].name, relname) == 0)
+		{
+			slot = i;
+			if (OidIsValid(rel_cache[i].relid))
+			{
+				Oid			cached = rel_cache[i].relid;
+				Relation	rel = try_relation_open(cached, lockmode);
+
+				/* taking the lock processed invalidations: is the entry still good? */
+				if (rel != NULL && rel_cache[i].relid == cached && rel->rd_rel->relkind == RELKIND_RELATION)
+					return rel;
+				if (rel != NULL)
+					relation_close(rel, lockmode);
+			}
+			break;
+		}
+	relid = get_relname_relid(relname, get_namespace_oid("tracechain", false));
 	if (!OidIsValid(relid))
 		elog(ERROR, "tracechain.%s does not exist", relname);
+	if (slot < 0 && rel_cache_n < REL_CACHE && strlen(relname) < NAMEDATALEN)
+	{
+		slot = rel_cache_n++;
+		strlcpy(rel_cache[slot].name, relname, NAMEDATALEN);
+	}
+	if (slot >= 0)
+		rel_cache[slot].relid = relid;
 	return table_open(relid, lockmode);
 }
 
@@ -149,11 +206,7 @@ unique_index_on(Relation rel, AttrNumber att)
 	if (!OidIsValid(found))
 		elog(ERROR, "tracechain.%s has no unique index on column %d", RelationGetRelationName(rel), att);
 
-	if (!callback_registered)
-	{
-		CacheRegisterRelcacheCallback(index_cache_inval, (Datum) 0);
-		callback_registered = true;
-	}
+	register_callback();
 	if (index_cache_n < INDEX_CACHE)
 	{
 		index_cache[index_cache_n].relid = relid;
@@ -269,4 +322,31 @@ void
 tc_direct_end(void)
 {
 	PopActiveSnapshot();
+}
+
+void
+tc_as_owner_begin(FunctionCallInfo fcinfo, tc_as_owner *s)
+{
+	HeapTuple	tup;
+	Oid			owner;
+
+	if (fcinfo->flinfo == NULL)
+		elog(ERROR, "tc_as_owner_begin: not called through SQL");
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	ReleaseSysCache(tup);
+	GetUserIdAndSecContext(&s->save_userid, &s->save_sec_context);
+	SetUserIdAndSecContext(owner, s->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	s->guc_nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, tracechain, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+void
+tc_as_owner_end(tc_as_owner *s)
+{
+	AtEOXact_GUC(true, s->guc_nest);
+	SetUserIdAndSecContext(s->save_userid, s->save_sec_context);
 }

@@ -19,6 +19,7 @@
 #include "postgres.h"
 #include "access/htup.h"
 #include "executor/tuptable.h"
+#include "fmgr.h"
 #include "utils/rel.h"
 
 /* tracechain.<relname>, opened with `lockmode`; an error when it is missing. */
@@ -63,5 +64,22 @@ extern bool tc_direct_update(Relation rel, TupleTableSlot *slot, int ncols, cons
  */
 extern void tc_direct_begin(void);
 extern void tc_direct_end(void);
+
+/*
+ * The slow paths of a C function that is not SECURITY DEFINER (so that its
+ * fast path pays for no user and GUC switch): run SQL as the function's
+ * owner with search_path pinned, as SECURITY DEFINER SET search_path =
+ * pg_catalog, tracechain, pg_temp would.  An error inside needs no
+ * tc_as_owner_end: the (sub)transaction abort restores both.
+ */
+typedef struct tc_as_owner
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			guc_nest;
+} tc_as_owner;
+
+extern void tc_as_owner_begin(FunctionCallInfo fcinfo, tc_as_owner *s);
+extern void tc_as_owner_end(tc_as_owner *s);
 
 #endif

@@ -38,6 +38,7 @@ typedef struct current_state
 	pg_uuid_t	principal;
 	int64		session_id;
 	int			aal;
+	ItemPointerData session_tid;	/* where authenticate() read the session; may be invalid */
 } current_state;
 
 static current_state cur;
@@ -88,6 +89,15 @@ tc_set_current_aal(int aal)
 {
 	if (cur.set)
 		cur.aal = aal;
+}
+
+bool
+tc_current_session_tid(ItemPointerData *tid)
+{
+	if (!cur.set || !ItemPointerIsValid(&cur.session_tid))
+		return false;
+	*tid = cur.session_tid;
+	return true;
 }
 
 /* _token_new() -> text: a fresh session token. */
@@ -153,6 +163,7 @@ set_current(const pg_uuid_t *principal, int aal, int64 session_id)
 	cur.principal = *principal;
 	cur.aal = aal;
 	cur.session_id = session_id;
+	ItemPointerSetInvalid(&cur.session_tid);
 	cur.set = true;
 }
 
@@ -174,7 +185,8 @@ tc_set_principal(PG_FUNCTION_ARGS)
  * the caller hands to _session_check() to be recorded and refused.
  */
 static bool
-authenticate_direct(const uint8 *hash, pg_uuid_t *principal, int *aal, int64 *session_id)
+authenticate_direct(const uint8 *hash, pg_uuid_t *principal, int *aal, int64 *session_id,
+					ItemPointerData *tid)
 {
 	Relation	srel,
 				prel;
@@ -215,6 +227,7 @@ authenticate_direct(const uint8 *hash, pg_uuid_t *principal, int *aal, int64 *se
 				*principal = *DatumGetUUIDP(p);
 				*aal = DatumGetInt32(level);
 				*session_id = DatumGetInt64(id);
+				*tid = slot->tts_tid;
 				if (tc_direct_fetch(prel, p_id, F_UUID_EQ, UUIDPGetDatum(principal), pslot))
 				{
 					text	   *status = DatumGetTextPP(slot_getattr(pslot, p_status, &isnull));
@@ -238,7 +251,9 @@ authenticate_direct(const uint8 *hash, pg_uuid_t *principal, int *aal, int64 *se
  * the current principal until the end of the transaction.  The common case
  * (a live session) is read directly; everything else goes through
  * _session_check(), the one place a token is refused: it records the
- * failure as a security event and raises 22023, 22P02 or 28000.
+ * failure as a security event and raises 22023, 22P02 or 28000.  Not
+ * SECURITY DEFINER (the direct reads need no privilege): the slow path runs
+ * as the owner (tc_as_owner_begin).
  */
 PG_FUNCTION_INFO_V1(tc_authenticate);
 Datum
@@ -247,19 +262,23 @@ tc_authenticate(PG_FUNCTION_ARGS)
 	pg_uuid_t  *principal = palloc(sizeof(pg_uuid_t));
 	int			aal;
 	int64		session_id;
+	ItemPointerData tid;
 	uint8		hash[32];
 	Datum		arg;
 	bool		isnull;
 	int			rc;
+	tc_as_owner owner;
 
 	if (!PG_ARGISNULL(0) && token_hash(PG_GETARG_TEXT_PP(0), hash) &&
-		authenticate_direct(hash, principal, &aal, &session_id))
+		authenticate_direct(hash, principal, &aal, &session_id, &tid))
 	{
 		set_current(principal, aal, session_id);
+		cur.session_tid = tid;
 		PG_RETURN_UUID_P(principal);
 	}
 
 	arg = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
+	tc_as_owner_begin(fcinfo, &owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	rc = SPI_execute_with_args("SELECT c.session_id, c.principal, c.aal FROM tracechain._session_check($1) c",
@@ -270,6 +289,7 @@ tc_authenticate(PG_FUNCTION_ARGS)
 	*principal = *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	aal = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	SPI_finish();
+	tc_as_owner_end(&owner);
 	set_current(principal, aal, session_id);
 	PG_RETURN_UUID_P(principal);
 }

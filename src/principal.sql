@@ -23,7 +23,7 @@ CREATE TABLE sessions (
   revoked_at  timestamptz,
   ip          inet,
   user_agent  text        CHECK (length(user_agent) <= 512)
-);
+) WITH (fillfactor = 90);   -- room for the AAL update to stay on the page (HOT: no new index entries)
 CREATE INDEX sessions_principal ON sessions (principal) WHERE revoked_at IS NULL;
 COMMENT ON TABLE sessions IS 'Sessions; only the SHA-256 of each token is stored';
 COMMENT ON COLUMN sessions.aal IS 'Authenticator assurance level: 1, or 2 after MFA';
@@ -233,8 +233,7 @@ COMMENT ON FUNCTION session_verify(text) IS
 -- which records the failure and raises.
 CREATE FUNCTION authenticate(token text)
 RETURNS uuid
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp
-AS 'MODULE_PATHNAME', 'tc_authenticate';
+LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'tc_authenticate';
 COMMENT ON FUNCTION authenticate(text) IS
 'Verify a session token and make its principal the current principal until the end of the transaction';
 

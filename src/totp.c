@@ -48,6 +48,8 @@
 #include "utils/guc.h"
 #include "utils/inet.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
@@ -780,13 +782,18 @@ tc_totp_raise_aal(PG_FUNCTION_ARGS)
 /* totp_verify                                                             */
 /* ---------------------------------------------------------------------- */
 
-/* One statement of a slow path (refusals, recovery codes, tables with triggers); rows processed. */
+/*
+ * One statement of a slow path (refusals, recovery codes, tables with
+ * triggers), as the owner of the calling function; rows processed.
+ */
 static uint64
-run_sql(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+run_sql(FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
 {
+	tc_as_owner owner;
 	int			rc;
 	uint64		n;
 
+	tc_as_owner_begin(fcinfo, &owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
@@ -794,16 +801,17 @@ run_sql(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls
 		elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
 	n = SPI_processed;
 	SPI_finish();
+	tc_as_owner_end(&owner);
 	return n;
 }
 
 /* A failed verification: _totp_failed records it (events survive a rollback). */
 static void
-verify_failed(const pg_uuid_t *me, const char *reason, int32 failures, bool have_failures)
+verify_failed(FunctionCallInfo fcinfo, const pg_uuid_t *me, const char *reason, int32 failures, bool have_failures)
 {
 	Datum		args[3] = {UUIDPGetDatum(me), CStringGetTextDatum(reason), Int32GetDatum(failures)};
 
-	run_sql("SELECT tracechain._totp_failed($1, 'totp.verify_failed', $2, $3)", 3,
+	run_sql(fcinfo, "SELECT tracechain._totp_failed($1, 'totp.verify_failed', $2, $3)", 3,
 			(Oid[]) {UUIDOID, TEXTOID, INT4OID}, args, have_failures ? "   " : "  n");
 }
 
@@ -856,7 +864,7 @@ aal_recheck(TupleTableSlot *slot, void *arg)
  * updates, the other waits for its row and then finds nothing to update.
  */
 static bool
-advance_step(Relation frel, TupleTableSlot *fslot, const pg_uuid_t *me, int64 step)
+advance_step(FunctionCallInfo fcinfo, Relation frel, TupleTableSlot *fslot, const pg_uuid_t *me, int64 step)
 {
 	step_cas	c;
 	int			cols[2];
@@ -864,7 +872,7 @@ advance_step(Relation frel, TupleTableSlot *fslot, const pg_uuid_t *me, int64 st
 	bool		nulls[2] = {false, false};
 
 	if (!tc_direct_plain(frel))
-		return run_sql("UPDATE tracechain.totp_factors t SET last_step = $2, last_used_at = pg_catalog.clock_timestamp() "
+		return run_sql(fcinfo, "UPDATE tracechain.totp_factors t SET last_step = $2, last_used_at = pg_catalog.clock_timestamp() "
 					   "WHERE t.principal OPERATOR(pg_catalog.=) $1 AND t.last_step OPERATOR(pg_catalog.<) $2",
 					   2, (Oid[]) {UUIDOID, INT8OID}, (Datum[]) {UUIDPGetDatum(me), Int64GetDatum(step)}, "  ") > 0;
 	c.a_principal = tc_direct_attnum(frel, "principal", UUIDOID);
@@ -879,7 +887,7 @@ advance_step(Relation frel, TupleTableSlot *fslot, const pg_uuid_t *me, int64 st
 
 /* UPDATE sessions SET aal = 2 WHERE id = session AND aal < 2 */
 static void
-raise_session_aal(Relation srel, TupleTableSlot *sslot, int64 session_id)
+raise_session_aal(FunctionCallInfo fcinfo, Relation srel, TupleTableSlot *sslot, int64 session_id)
 {
 	aal_cas		c;
 	int			cols[1];
@@ -888,7 +896,7 @@ raise_session_aal(Relation srel, TupleTableSlot *sslot, int64 session_id)
 
 	if (!tc_direct_plain(srel))
 	{
-		run_sql("UPDATE tracechain.sessions s SET aal = 2 "
+		run_sql(fcinfo, "UPDATE tracechain.sessions s SET aal = 2 "
 				"WHERE s.id OPERATOR(pg_catalog.=) $1 AND s.aal OPERATOR(pg_catalog.<) 2",
 				1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(session_id)}, " ");
 		return;
@@ -903,13 +911,53 @@ raise_session_aal(Relation srel, TupleTableSlot *sslot, int64 session_id)
 	(void) tc_direct_update(srel, sslot, 1, cols, values, nulls, aal_recheck, &c);
 }
 
+static void
+push_json_key(JsonbParseState **ps, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = (int) strlen(key);
+	(void) pushJsonbValue(ps, WJB_KEY, &k);
+}
+
+static void
+push_json_string(JsonbParseState **ps, const char *str)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) str;
+	v.val.string.len = (int) strlen(str);
+	(void) pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+/* an integer, or null when !present */
+static void
+push_json_int(JsonbParseState **ps, int64 n, bool present)
+{
+	JsonbValue	v;
+
+	if (present)
+	{
+		v.type = jbvNumeric;
+		v.val.numeric = int64_to_numeric(n);
+	}
+	else
+		v.type = jbvNull;
+	(void) pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
 /*
  * totp_verify(code, principal) -> boolean.  In C because it runs on every
  * second-factor login: the factor and the session are read through their
  * indexes, the replay guard and the session's AAL are updated directly
  * (direct.c; with the executor's semantics under concurrency), the success
  * row goes to the audit intake.  Refusals keep going through SQL
- * (_totp_self, _totp_failed: security events that survive a rollback).
+ * (_totp_self, _totp_failed: security events that survive a rollback), run
+ * as the function's owner: the function itself is not SECURITY DEFINER, so
+ * that the common case pays for no user and GUC switch.
  *
  * Order, as before: only the current principal's own factor; a null code
  * is an error; no factor is an error; login throttling, then the lockout
@@ -943,7 +991,7 @@ tc_totp_verify(PG_FUNCTION_ARGS)
 		/* _totp_self records the denial as a security event and raises 42501 */
 		Datum		arg = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
 
-		run_sql("SELECT tracechain._totp_self($1, 'verify')", 1, (Oid[]) {UUIDOID}, &arg,
+		run_sql(fcinfo, "SELECT tracechain._totp_self($1, 'verify')", 1, (Oid[]) {UUIDOID}, &arg,
 				PG_ARGISNULL(1) ? "n" : " ");
 		elog(ERROR, "_totp_self did not refuse");
 	}
@@ -965,10 +1013,20 @@ tc_totp_verify(PG_FUNCTION_ARGS)
 	/* The session (its IP for throttling; its AAL is raised on success). */
 	if (session_id != 0)
 	{
+		AttrNumber	a_id;
+		ItemPointerData tid;
+
 		srel = tc_direct_open("sessions", AccessShareLock);
 		sslot = table_slot_create(srel, NULL);
-		have_session = tc_direct_fetch(srel, tc_direct_attnum(srel, "id", INT8OID), F_INT8EQ,
-									   Int64GetDatum(session_id), sslot);
+		a_id = tc_direct_attnum(srel, "id", INT8OID);
+
+		/* Where authenticate() read it, if that version is still the visible one; else by id. */
+		if (tc_current_session_tid(&tid) &&
+			table_tuple_fetch_row_version(srel, &tid, GetActiveSnapshot(), sslot) &&
+			DatumGetInt64(slot_getattr(sslot, a_id, &isnull)) == session_id && !isnull)
+			have_session = true;
+		else
+			have_session = tc_direct_fetch(srel, a_id, F_INT8EQ, Int64GetDatum(session_id), sslot);
 		if (have_session)
 		{
 			Datum		d = slot_getattr(sslot, tc_direct_attnum(srel, "ip", INETOID), &isnull);
@@ -986,7 +1044,7 @@ tc_totp_verify(PG_FUNCTION_ARGS)
 		reason = "locked";
 	if (reason != NULL)
 	{
-		verify_failed(&me, reason, 0, false);
+		verify_failed(fcinfo, &me, reason, 0, false);
 		goto done;
 	}
 
@@ -997,7 +1055,7 @@ tc_totp_verify(PG_FUNCTION_ARGS)
 		SET_VARSIZE(h, VARHDRSZ + 32);
 		memcpy(VARDATA(h), rhash, 32);
 		method = "recovery";
-		if (run_sql("UPDATE tracechain.totp_recovery_codes r SET used_at = pg_catalog.clock_timestamp() "
+		if (run_sql(fcinfo, "UPDATE tracechain.totp_recovery_codes r SET used_at = pg_catalog.clock_timestamp() "
 					"WHERE r.principal OPERATOR(pg_catalog.=) $1 AND r.code_hash OPERATOR(pg_catalog.=) $2 "
 					"AND r.used_at IS NULL",
 					2, (Oid[]) {UUIDOID, BYTEAOID}, (Datum[]) {UUIDPGetDatum(&me), PointerGetDatum(h)}, "  ") == 0)
@@ -1019,42 +1077,39 @@ tc_totp_verify(PG_FUNCTION_ARGS)
 			reason = "wrong_code";
 		else if (step <= last_step)
 			reason = "replay";
-		else if (!advance_step(frel, fslot, &me, step))
+		else if (!advance_step(fcinfo, frel, fslot, &me, step))
 			reason = "replay";
 	}
 	explicit_bzero(rhash, sizeof(rhash));
 	if (reason != NULL)
 	{
-		verify_failed(&me, reason, n, true);
+		verify_failed(fcinfo, &me, reason, n, true);
 		goto done;
 	}
 
 	attempt_forgive(&me);
 	if (have_session)
-		raise_session_aal(srel, sslot, session_id);
+		raise_session_aal(fcinfo, srel, sslot, session_id);
 	tc_set_current_aal(2);
 	/* The success row commits with this transaction, through the audit intake (no chain lock). */
 	{
 		tc_audit_row row;
-		StringInfoData details;
+		JsonbParseState *ps = NULL;
 
-		initStringInfo(&details);
-		appendStringInfo(&details, "{\"method\": \"%s\", \"session\": ", method);
-		if (session_id != 0)
-			appendStringInfo(&details, INT64_FORMAT, session_id);
-		else
-			appendStringInfoString(&details, "null");
-		appendStringInfoString(&details, ", \"step\": ");
-		if (step >= 0)
-			appendStringInfo(&details, INT64_FORMAT "}", step);
-		else
-			appendStringInfoString(&details, "null}");
+		/* {"method": method, "session": current_session_id(), "step": step} */
+		(void) pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		push_json_key(&ps, "method");
+		push_json_string(&ps, method);
+		push_json_key(&ps, "session");
+		push_json_int(&ps, session_id, session_id != 0);
+		push_json_key(&ps, "step");
+		push_json_int(&ps, step, step >= 0);
 		memset(&row, 0, sizeof(row));
 		row.at = GetCurrentTimestamp();
 		row.type = "security";
 		row.action = "totp.verify";
 		row.resource = psprintf("principal:%s", me_text);
-		row.details = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(details.data)));
+		row.details = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
 		row.actor = &me;
 		(void) tc_audit_enqueue(&row);
 	}

@@ -17,7 +17,7 @@ CREATE TABLE totp_factors (
   created_at    timestamptz NOT NULL,
   confirmed_at  timestamptz NOT NULL DEFAULT now(),
   last_used_at  timestamptz
-);
+) WITH (fillfactor = 80);   -- every verification updates last_step: keep it on the page (HOT)
 COMMENT ON TABLE totp_factors IS 'Confirmed TOTP factors, one per principal; the secret only sealed under the master key';
 COMMENT ON COLUMN totp_factors.secret_sealed IS 'The 160-bit secret, sealed (AES-256-GCM) with the principal id as associated data';
 COMMENT ON COLUMN totp_factors.last_step IS 'Last accepted time step (RFC 6238 section 5.2): only codes of later steps are accepted';
@@ -292,8 +292,7 @@ COMMENT ON FUNCTION totp_confirm(text, uuid) IS
 -- different principals do not serialize.
 CREATE FUNCTION totp_verify(code text, principal uuid DEFAULT current_principal())
 RETURNS boolean
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp
-AS 'MODULE_PATHNAME', 'tc_totp_verify';
+LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'tc_totp_verify';
 COMMENT ON FUNCTION totp_verify(text, uuid) IS
 'Check a TOTP code (or an unused recovery code) of the current principal: accepted once, within +-tracechain.totp_window steps, refused during a lockout; success raises the session to AAL 2';
 
