@@ -298,3 +298,9 @@ SELECT pg_temp.mkuser('gina');
 SELECT pg_temp.verify('gina', pg_temp.code('gina', 1)) AS verified_directly;
 SELECT pg_temp.verify('gina', pg_temp.code('gina', 1)) AS replay_directly;
 SELECT aal FROM session_verify((SELECT tok FROM pg_temp.users WHERE name = 'gina'));
+-- A read-only transaction cannot verify a right code (the replay guard is a write): 25006.
+SELECT pg_temp.mkuser('hank');
+BEGIN READ ONLY;
+SELECT authenticate(tok) IS NOT NULL AS authenticated FROM pg_temp.users WHERE name = 'hank';
+SELECT pg_temp.try(format($$SELECT tracechain.totp_verify(%L)::text$$, pg_temp.code('hank', 1))) AS read_only;
+ROLLBACK;

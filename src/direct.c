@@ -255,9 +255,12 @@ bool
 tc_direct_update(Relation rel, TupleTableSlot *slot, int ncols, const int *cols,
 				 const Datum *values, const bool *nulls, tc_direct_recheck recheck, void *arg)
 {
-	CommandId	cid = GetCurrentCommandId(true);
+	CommandId	cid;
 	ItemPointerData tid = slot->tts_tid;
 
+	/* what the executor checks first: 25006 in a read-only transaction (and on a standby) */
+	PreventCommandIfReadOnly("UPDATE");
+	cid = GetCurrentCommandId(true);
 	for (;;)
 	{
 		HeapTuple	oldtup = ExecFetchSlotHeapTuple(slot, false, NULL);
