@@ -6,6 +6,9 @@
 
 EXTENSION   = tracechain
 MODULE_big  = tracechain
+# A mk file defines a rule (tools/tc-verify) before PGXS does: without this,
+# a bare `make` (as build_install runs it, with COPT=-Werror) built only that.
+.DEFAULT_GOAL := all
 
 # src/core: pure parsers and formats (no PostgreSQL headers); the unit tests
 # and fuzzers link these alone.

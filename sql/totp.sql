@@ -274,15 +274,46 @@ SELECT events_flush_wait(10000) AS flushed;
 SELECT action, details->>'factor' AS factor, db_user FROM audit_log
  WHERE action = 'totp.disable' AND resource = 'principal:' || :'erin_id' ORDER BY id;
 
+-- A user trigger on the tables totp_verify writes: it then updates them through
+-- SQL (so the trigger runs), with the same outcome: accepted once, AAL 2 persisted.
+SELECT pg_temp.mkuser('frank');
+CREATE TABLE public.totp_test_fired (tbl text);
+CREATE FUNCTION public.totp_test_fire() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO public.totp_test_fired VALUES (TG_TABLE_NAME);
+  RETURN NEW;
+END $$;
+CREATE TRIGGER totp_test_fire AFTER UPDATE ON totp_factors FOR EACH ROW EXECUTE FUNCTION public.totp_test_fire();
+CREATE TRIGGER totp_test_fire AFTER UPDATE ON sessions FOR EACH ROW EXECUTE FUNCTION public.totp_test_fire();
+SELECT pg_temp.verify('frank', pg_temp.code('frank', 1)) AS verified_through_sql;
+SELECT pg_temp.verify('frank', pg_temp.code('frank', 1)) AS replay_through_sql;
+SELECT tbl, count(*) FROM public.totp_test_fired GROUP BY tbl ORDER BY tbl;
+SELECT aal FROM session_verify((SELECT tok FROM pg_temp.users WHERE name = 'frank'));
+DROP TRIGGER totp_test_fire ON totp_factors;
+DROP TRIGGER totp_test_fire ON sessions;
+DROP FUNCTION public.totp_test_fire();
+DROP TABLE public.totp_test_fired;
+-- and without the triggers, directly again
+SELECT pg_temp.mkuser('gina');
+SELECT pg_temp.verify('gina', pg_temp.code('gina', 1)) AS verified_directly;
+SELECT pg_temp.verify('gina', pg_temp.code('gina', 1)) AS replay_directly;
+SELECT aal FROM session_verify((SELECT tok FROM pg_temp.users WHERE name = 'gina'));
+-- A read-only transaction cannot verify a right code (the replay guard is a write): 25006.
+SELECT pg_temp.mkuser('hank');
+BEGIN READ ONLY;
+SELECT authenticate(tok) IS NOT NULL AS authenticated FROM pg_temp.users WHERE name = 'hank';
+SELECT pg_temp.try(format($$SELECT tracechain.totp_verify(%L)::text$$, pg_temp.code('hank', 1))) AS read_only;
+ROLLBACK;
+
 -- A verification rolled back to a savepoint takes its AAL back with it (the
 -- replay guard and the audit row went too: the code counts as unused).
-SELECT pg_temp.mkuser('frank');
-SELECT session_create(id) AS frank_tok FROM pg_temp.users WHERE name = 'frank' \gset
+SELECT pg_temp.mkuser('ivan');
+SELECT session_create(id) AS ivan_tok FROM pg_temp.users WHERE name = 'ivan' \gset
 BEGIN;
-SELECT authenticate(:'frank_tok') IS NOT NULL AS authenticated, current_aal() AS aal;
+SELECT authenticate(:'ivan_tok') IS NOT NULL AS authenticated, current_aal() AS aal;
 SAVEPOINT before_mfa;
-SELECT totp_verify(pg_temp.code('frank', 1)) AS verified, current_aal() AS aal_inside;
+SELECT totp_verify(pg_temp.code('ivan', 1)) AS verified, current_aal() AS aal_inside;
 ROLLBACK TO SAVEPOINT before_mfa;
 SELECT current_aal() AS aal_after_rollback_to_savepoint;
-SELECT totp_verify(pg_temp.code('frank', 1)) AS same_code_again, current_aal() AS aal;
+SELECT totp_verify(pg_temp.code('ivan', 1)) AS same_code_again, current_aal() AS aal;
 COMMIT;

@@ -11,6 +11,7 @@
 #define TC_PRINCIPAL_H
 
 #include "postgres.h"
+#include "storage/itemptr.h"
 #include "utils/uuid.h"
 
 /*
@@ -35,6 +36,13 @@ extern int	tc_current_aal(void);
 
 /* Raise the current session's assurance level (after MFA) for this transaction. */
 extern void tc_set_current_aal(int aal);
+
+/*
+ * Where authenticate() found the current session's row (a hint for a direct
+ * re-read, to be checked: the row may have been updated since); false when
+ * unknown.
+ */
+extern bool tc_current_session_tid(ItemPointerData *tid);
 
 extern void tc_principal_init(void);
 

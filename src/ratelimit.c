@@ -1230,16 +1230,17 @@ tc_rate_limits_changed(PG_FUNCTION_ARGS)
 
 /* The keys of a login kind: by IP (inet, may be null) and by principal (text, may be null). */
 static int
-throttle_keys(text *kind, inet *ip, text *principal, rl_key *keys, int32 *limits)
+throttle_keys(const char *kind, size_t kindlen, const inet *ip, const char *principal, size_t plen,
+			  rl_key *keys, int32 *limits)
 {
 	int			nk = 0;
 	char		buf[64];
-	int			klen = Min((int) VARSIZE_ANY_EXHDR(kind), 40);
+	int			klen = (int) Min(kindlen, 40);
 
 	if (ip != NULL && login_max_ip > 0)
 	{
-		snprintf(buf, sizeof(buf), "login-ip:%.*s", klen, VARDATA_ANY(kind));
-		key_from_inet(&keys[nk], ip, endpoint_hash(buf, strlen(buf)));
+		snprintf(buf, sizeof(buf), "login-ip:%.*s", klen, kind);
+		key_from_inet(&keys[nk], (inet *) ip, endpoint_hash(buf, strlen(buf)));
 		limits[nk++] = login_max_ip;
 	}
 	if (principal != NULL && login_max_principal > 0)
@@ -1247,13 +1248,11 @@ throttle_keys(text *kind, inet *ip, text *principal, rl_key *keys, int32 *limits
 		uint64		h1,
 					h2;
 
-		snprintf(buf, sizeof(buf), "login-principal:%.*s", klen, VARDATA_ANY(kind));
+		snprintf(buf, sizeof(buf), "login-principal:%.*s", klen, kind);
 		memset(&keys[nk], 0, sizeof(rl_key));
 		keys[nk].family = RL_FAMILY_PRINCIPAL;
-		h1 = hash_bytes_extended((const unsigned char *) VARDATA_ANY(principal),
-								 VARSIZE_ANY_EXHDR(principal), 1);
-		h2 = hash_bytes_extended((const unsigned char *) VARDATA_ANY(principal),
-								 VARSIZE_ANY_EXHDR(principal), 2);
+		h1 = hash_bytes_extended((const unsigned char *) principal, plen, 1);
+		h2 = hash_bytes_extended((const unsigned char *) principal, plen, 2);
 		memcpy(keys[nk].addr, &h1, 8);
 		memcpy(keys[nk].addr + 8, &h2, 8);
 		keys[nk].ep = endpoint_hash(buf, strlen(buf));
@@ -1262,12 +1261,14 @@ throttle_keys(text *kind, inet *ip, text *principal, rl_key *keys, int32 *limits
 	return nk;
 }
 
-static bool
-throttle(FunctionCallInfo fcinfo, bool charge)
+/*
+ * Login throttling from C (ratelimit.h): whether another attempt of `kind`
+ * may be made from ip and for principal (either may be NULL); with
+ * `charge`, count one failed attempt (false once over the limit).
+ */
+bool
+tc_login_throttle(const char *kind, const inet *ip, const char *principal, bool charge)
 {
-	text	   *kind;
-	inet	   *ip = PG_ARGISNULL(1) ? NULL : PG_GETARG_INET_PP(1);
-	text	   *principal = PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2);
 	rl_key		keys[2];
 	int32		limits[2];
 	int			nk;
@@ -1275,11 +1276,8 @@ throttle(FunctionCallInfo fcinfo, bool charge)
 	TimestampTz at = GetCurrentTimestamp();
 	int64		win[RL_NWIN] = {(int64) login_window_s * USECS_PER_SEC, 0, 0};
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("login kind must not be null")));
 	require_shmem();
-	kind = PG_GETARG_TEXT_PP(0);
-	nk = throttle_keys(kind, ip, principal, keys, limits);
+	nk = throttle_keys(kind, strlen(kind), ip, principal, principal ? strlen(principal) : 0, keys, limits);
 	for (int i = 0; i < nk; i++)
 	{
 		uint32		kh = key_hash(&keys[i]);
@@ -1294,6 +1292,17 @@ throttle(FunctionCallInfo fcinfo, bool charge)
 		LWLockRelease(part_lock(pi));
 	}
 	return ok;
+}
+
+static bool
+throttle(FunctionCallInfo fcinfo, bool charge)
+{
+	inet	   *ip = PG_ARGISNULL(1) ? NULL : PG_GETARG_INET_PP(1);
+	char	   *principal = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("login kind must not be null")));
+	return tc_login_throttle(text_to_cstring(PG_GETARG_TEXT_PP(0)), ip, principal, charge);
 }
 
 /* _login_throttle_ok(kind, ip, principal) -> whether another attempt may be made */

@@ -30,25 +30,37 @@
 #include <qrencode.h>
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inet.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "audit.h"
 #include "base32.h"
+#include "direct.h"
 #include "encoding.h"
 #include "keys.h"
 #include "otpauth.h"
 #include "principal.h"
+#include "ratelimit.h"
 #include "shmem.h"
 #include "totp.h"
 
@@ -430,6 +442,31 @@ unseal_secret(bytea *sealed, pg_uuid_t *principal)
 }
 
 /*
+ * The time step `code` matches now within +-tracechain.totp_window for the
+ * sealed secret of `principal`, or -1.  A code of the wrong shape is refused
+ * without unsealing anything.
+ */
+static int64
+match_sealed(bytea *sealed, const pg_uuid_t *principal, text *code, int flags, int32 digits, int32 period)
+{
+	bytea	   *key;
+	int64		step;
+	int			rc;
+
+	check_digits_period(digits, period);
+	if (!code_in_form(code, digits))
+		return -1;
+	key = unseal_secret(sealed, (pg_uuid_t *) principal);
+	oath_ready();
+	step = match_code((const uint8 *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key),
+					  to_unix(GetCurrentTimestamp()), period, digits, flags, totp_window, code, &rc);
+	explicit_bzero(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+	pfree(key);
+	report_oath_error(rc);
+	return step;
+}
+
+/*
  * _totp_match(sealed, principal, code, algorithm, digits, period) -> bigint:
  * the time step the code matches now within +-tracechain.totp_window, or
  * null.  The caller decides about replay (the step must exceed the last
@@ -439,36 +476,16 @@ PG_FUNCTION_INFO_V1(tc_totp_match);
 Datum
 tc_totp_match(PG_FUNCTION_ARGS)
 {
-	bytea	   *sealed;
-	pg_uuid_t  *principal;
-	text	   *code;
 	const char *alg;
 	int			flags;
-	int32		digits,
-				period;
-	bytea	   *key;
 	int64		step;
-	int			rc;
 
 	for (int i = 0; i < 6; i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("_totp_match: null argument")));
-	sealed = PG_GETARG_BYTEA_PP(0);
-	principal = PG_GETARG_UUID_P(1);
-	code = PG_GETARG_TEXT_PP(2);
 	flags = parse_algorithm(PG_GETARG_TEXT_PP(3), &alg);
-	digits = PG_GETARG_INT32(4);
-	period = PG_GETARG_INT32(5);
-	check_digits_period(digits, period);
-	/* Wrong shape: no need to unseal anything. */
-	if (!code_in_form(code, digits))
-		PG_RETURN_NULL();
-	key = unseal_secret(sealed, principal);
-	oath_ready();
-	step = match_code((const uint8 *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key),
-					  to_unix(GetCurrentTimestamp()), period, digits, flags, totp_window, code, &rc);
-	explicit_bzero(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
-	report_oath_error(rc);
+	step = match_sealed(PG_GETARG_BYTEA_PP(0), PG_GETARG_UUID_P(1), PG_GETARG_TEXT_PP(2), flags,
+						PG_GETARG_INT32(4), PG_GETARG_INT32(5));
 	if (step < 0)
 		PG_RETURN_NULL();
 	PG_RETURN_INT64(step);
@@ -562,19 +579,14 @@ tc_totp_uri(PG_FUNCTION_ARGS)
  * attempt; reaching tracechain.totp_max_failures starts the lockout, which
  * a success of this very attempt lifts again.
  */
-PG_FUNCTION_INFO_V1(tc_totp_attempt);
-Datum
-tc_totp_attempt(PG_FUNCTION_ARGS)
+static int32
+attempt_charge(const pg_uuid_t *p)
 {
-	pg_uuid_t  *p;
 	TimestampTz now = GetCurrentTimestamp();
 	lock_slot  *s;
 	bool		evicted;
 	int32		result;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("principal must not be null")));
-	p = PG_GETARG_UUID_P(0);
 	require_locktab();
 	LWLockAcquire(locktab_lock(), LW_EXCLUSIVE);
 	s = slot_find(p, true, now, &evicted);
@@ -600,21 +612,15 @@ tc_totp_attempt(PG_FUNCTION_ARGS)
 		ereport(WARNING,
 				(errmsg("the TOTP lockout table is full; an entry with failed attempts was dropped"),
 				 errhint("Raise tracechain.totp_lockout_slots.")));
-	PG_RETURN_INT32(result);
+	return result;
 }
 
-/* _totp_attempt_ok(principal): the charged attempt succeeded; forgive. */
-PG_FUNCTION_INFO_V1(tc_totp_attempt_ok);
-Datum
-tc_totp_attempt_ok(PG_FUNCTION_ARGS)
+static void
+attempt_forgive(const pg_uuid_t *p)
 {
-	pg_uuid_t  *p;
 	lock_slot  *s;
 	bool		evicted;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("principal must not be null")));
-	p = PG_GETARG_UUID_P(0);
 	require_locktab();
 	LWLockAcquire(locktab_lock(), LW_EXCLUSIVE);
 	s = slot_find(p, false, 0, &evicted);
@@ -624,6 +630,25 @@ tc_totp_attempt_ok(PG_FUNCTION_ARGS)
 		s->locked_until = 0;
 	}
 	LWLockRelease(locktab_lock());
+}
+
+PG_FUNCTION_INFO_V1(tc_totp_attempt);
+Datum
+tc_totp_attempt(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("principal must not be null")));
+	PG_RETURN_INT32(attempt_charge(PG_GETARG_UUID_P(0)));
+}
+
+/* _totp_attempt_ok(principal): the charged attempt succeeded; forgive. */
+PG_FUNCTION_INFO_V1(tc_totp_attempt_ok);
+Datum
+tc_totp_attempt_ok(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("principal must not be null")));
+	attempt_forgive(PG_GETARG_UUID_P(0));
 	PG_RETURN_VOID();
 }
 
@@ -706,37 +731,41 @@ tc_totp_recovery_new(PG_FUNCTION_ARGS)
  * "totp recovery" subkey of principal id || normalized code; null when the
  * text is not a recovery code in form.
  */
-PG_FUNCTION_INFO_V1(tc_totp_recovery_hash);
-Datum
-tc_totp_recovery_hash(PG_FUNCTION_ARGS)
+static bool
+recovery_hash(const pg_uuid_t *p, text *code, uint8 out[32])
 {
-	pg_uuid_t  *p;
-	text	   *code;
 	char		norm[TC_RECOVERY_CHARS];
 	uint8		msg[UUID_LEN + TC_RECOVERY_CHARS];
 	uint8		key[TC_KEY_LEN];
-	bytea	   *res;
 	unsigned int outlen = 0;
 	bool		ok;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		PG_RETURN_NULL();
-	p = PG_GETARG_UUID_P(0);
-	code = PG_GETARG_TEXT_PP(1);
 	if (!tc_recovery_normalize(VARDATA_ANY(code), VARSIZE_ANY_EXHDR(code), norm))
-		PG_RETURN_NULL();
+		return false;
 	memcpy(msg, p->data, UUID_LEN);
 	memcpy(msg + UUID_LEN, norm, TC_RECOVERY_CHARS);
 	explicit_bzero(norm, sizeof(norm));
-	res = palloc(VARHDRSZ + 32);
-	SET_VARSIZE(res, VARHDRSZ + 32);
 	tc_master_derive("totp recovery", key);
-	ok = HMAC(EVP_sha256(), key, sizeof(key), msg, sizeof(msg), (unsigned char *) VARDATA(res), &outlen) != NULL &&
-		outlen == 32;
+	ok = HMAC(EVP_sha256(), key, sizeof(key), msg, sizeof(msg), out, &outlen) != NULL && outlen == 32;
 	explicit_bzero(key, sizeof(key));
 	explicit_bzero(msg, sizeof(msg));
 	if (!ok)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not hash a recovery code")));
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(tc_totp_recovery_hash);
+Datum
+tc_totp_recovery_hash(PG_FUNCTION_ARGS)
+{
+	bytea	   *res;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	res = palloc(VARHDRSZ + 32);
+	SET_VARSIZE(res, VARHDRSZ + 32);
+	if (!recovery_hash(PG_GETARG_UUID_P(0), PG_GETARG_TEXT_PP(1), (uint8 *) VARDATA(res)))
+		PG_RETURN_NULL();
 	PG_RETURN_BYTEA_P(res);
 }
 
@@ -747,6 +776,353 @@ tc_totp_raise_aal(PG_FUNCTION_ARGS)
 {
 	tc_set_current_aal(2);
 	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------- */
+/* totp_verify                                                             */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * One statement of a slow path (refusals, recovery codes, tables with
+ * triggers), as the owner of the calling function; rows processed.
+ */
+static uint64
+run_sql(FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	tc_as_owner owner;
+	int			rc;
+	uint64		n;
+
+	tc_as_owner_begin(fcinfo, &owner);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	if (rc < 0)
+		elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
+	n = SPI_processed;
+	SPI_finish();
+	tc_as_owner_end(&owner);
+	return n;
+}
+
+/* A failed verification: _totp_failed records it (events survive a rollback). */
+static void
+verify_failed(FunctionCallInfo fcinfo, const pg_uuid_t *me, const char *reason, int32 failures, bool have_failures)
+{
+	Datum		args[3] = {UUIDPGetDatum(me), CStringGetTextDatum(reason), Int32GetDatum(failures)};
+
+	run_sql(fcinfo, "SELECT tracechain._totp_failed($1, 'totp.verify_failed', $2, $3)", 3,
+			(Oid[]) {UUIDOID, TEXTOID, INT4OID}, args, have_failures ? "   " : "  n");
+}
+
+typedef struct step_cas
+{
+	AttrNumber	a_principal;
+	AttrNumber	a_last_step;
+	pg_uuid_t	principal;
+	int64		step;
+} step_cas;
+
+/* WHERE t.principal = $me AND t.last_step < $step, on the newest row version */
+static bool
+step_recheck(TupleTableSlot *slot, void *arg)
+{
+	step_cas   *c = (step_cas *) arg;
+	bool		n1,
+				n2;
+	Datum		p = slot_getattr(slot, c->a_principal, &n1);
+	Datum		last = slot_getattr(slot, c->a_last_step, &n2);
+
+	return !n1 && !n2 && memcmp(DatumGetUUIDP(p)->data, c->principal.data, UUID_LEN) == 0 &&
+		DatumGetInt64(last) < c->step;
+}
+
+typedef struct aal_cas
+{
+	AttrNumber	a_id;
+	AttrNumber	a_aal;
+	int64		id;
+} aal_cas;
+
+/* WHERE s.id = $id AND s.aal < 2, on the newest row version */
+static bool
+aal_recheck(TupleTableSlot *slot, void *arg)
+{
+	aal_cas    *c = (aal_cas *) arg;
+	bool		n1,
+				n2;
+	Datum		id = slot_getattr(slot, c->a_id, &n1);
+	Datum		aal = slot_getattr(slot, c->a_aal, &n2);
+
+	return !n1 && !n2 && DatumGetInt64(id) == c->id && DatumGetInt32(aal) < 2;
+}
+
+/*
+ * The replay guard: UPDATE totp_factors SET last_step = step, last_used_at =
+ * clock_timestamp() WHERE principal = me AND last_step < step, a
+ * compare-and-set: of two racing verifications of one step only one
+ * updates, the other waits for its row and then finds nothing to update.
+ */
+static bool
+advance_step(FunctionCallInfo fcinfo, Relation frel, TupleTableSlot *fslot, const pg_uuid_t *me, int64 step)
+{
+	step_cas	c;
+	int			cols[2];
+	Datum		values[2] = {Int64GetDatum(step), TimestampTzGetDatum(GetCurrentTimestamp())};
+	bool		nulls[2] = {false, false};
+
+	if (!tc_direct_plain(frel))
+		return run_sql(fcinfo, "UPDATE tracechain.totp_factors t SET last_step = $2, last_used_at = pg_catalog.clock_timestamp() "
+					   "WHERE t.principal OPERATOR(pg_catalog.=) $1 AND t.last_step OPERATOR(pg_catalog.<) $2",
+					   2, (Oid[]) {UUIDOID, INT8OID}, (Datum[]) {UUIDPGetDatum(me), Int64GetDatum(step)}, "  ") > 0;
+	c.a_principal = tc_direct_attnum(frel, "principal", UUIDOID);
+	c.a_last_step = tc_direct_attnum(frel, "last_step", INT8OID);
+	c.principal = *me;
+	c.step = step;
+	cols[0] = c.a_last_step;
+	cols[1] = tc_direct_attnum(frel, "last_used_at", TIMESTAMPTZOID);
+	LockRelationOid(RelationGetRelid(frel), RowExclusiveLock);
+	return tc_direct_update(frel, fslot, 2, cols, values, nulls, step_recheck, &c);
+}
+
+/* UPDATE sessions SET aal = 2 WHERE id = session AND aal < 2 */
+static void
+raise_session_aal(FunctionCallInfo fcinfo, Relation srel, TupleTableSlot *sslot, int64 session_id)
+{
+	aal_cas		c;
+	int			cols[1];
+	Datum		values[1] = {Int32GetDatum(2)};
+	bool		nulls[1] = {false};
+
+	if (!tc_direct_plain(srel))
+	{
+		run_sql(fcinfo, "UPDATE tracechain.sessions s SET aal = 2 "
+				"WHERE s.id OPERATOR(pg_catalog.=) $1 AND s.aal OPERATOR(pg_catalog.<) 2",
+				1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(session_id)}, " ");
+		return;
+	}
+	c.a_id = tc_direct_attnum(srel, "id", INT8OID);
+	c.a_aal = tc_direct_attnum(srel, "aal", INT4OID);
+	c.id = session_id;
+	if (!aal_recheck(sslot, &c))
+		return;
+	cols[0] = c.a_aal;
+	LockRelationOid(RelationGetRelid(srel), RowExclusiveLock);
+	(void) tc_direct_update(srel, sslot, 1, cols, values, nulls, aal_recheck, &c);
+}
+
+static void
+push_json_key(JsonbParseState **ps, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = (int) strlen(key);
+	(void) pushJsonbValue(ps, WJB_KEY, &k);
+}
+
+static void
+push_json_string(JsonbParseState **ps, const char *str)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) str;
+	v.val.string.len = (int) strlen(str);
+	(void) pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+/* an integer, or null when !present */
+static void
+push_json_int(JsonbParseState **ps, int64 n, bool present)
+{
+	JsonbValue	v;
+
+	if (present)
+	{
+		v.type = jbvNumeric;
+		v.val.numeric = int64_to_numeric(n);
+	}
+	else
+		v.type = jbvNull;
+	(void) pushJsonbValue(ps, WJB_VALUE, &v);
+}
+
+/*
+ * totp_verify(code, principal) -> boolean.  In C because it runs on every
+ * second-factor login: the factor and the session are read through their
+ * indexes, the replay guard and the session's AAL are updated directly
+ * (direct.c; with the executor's semantics under concurrency), the success
+ * row goes to the audit intake.  Refusals keep going through SQL
+ * (_totp_self, _totp_failed: security events that survive a rollback), run
+ * as the function's owner: the function itself is not SECURITY DEFINER, so
+ * that the common case pays for no user and GUC switch.
+ *
+ * Order, as before: only the current principal's own factor; a null code
+ * is an error; no factor is an error; login throttling, then the lockout
+ * charge, both before any HMAC; then a recovery code or a TOTP code; a
+ * success forgives the charge, raises the session to AAL 2 and is audited.
+ */
+PG_FUNCTION_INFO_V1(tc_totp_verify);
+Datum
+tc_totp_verify(PG_FUNCTION_ARGS)
+{
+	const pg_uuid_t *cp = tc_current_principal();
+	int64		session_id = tc_current_session_id();
+	pg_uuid_t	me;
+	char	   *me_text;
+	text	   *code;
+	Relation	frel,
+				srel = NULL;
+	TupleTableSlot *fslot,
+			   *sslot = NULL;
+	bool		have_session = false;
+	inet	   *ip = NULL;
+	bool		isnull;
+	int32		n = 0;
+	int64		step = -1;
+	const char *method = "totp";
+	const char *reason = NULL;
+	uint8		rhash[32];
+
+	if (cp == NULL || PG_ARGISNULL(1) || memcmp(cp->data, PG_GETARG_UUID_P(1)->data, UUID_LEN) != 0)
+	{
+		/* _totp_self records the denial as a security event and raises 42501 */
+		Datum		arg = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+
+		run_sql(fcinfo, "SELECT tracechain._totp_self($1, 'verify')", 1, (Oid[]) {UUIDOID}, &arg,
+				PG_ARGISNULL(1) ? "n" : " ");
+		elog(ERROR, "_totp_self did not refuse");
+	}
+	me = *cp;
+	me_text = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&me)));
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("code must not be null")));
+	code = PG_GETARG_TEXT_PP(0);
+
+	tc_direct_begin();
+	frel = tc_direct_open("totp_factors", AccessShareLock);
+	fslot = table_slot_create(frel, NULL);
+	if (!tc_direct_fetch(frel, tc_direct_attnum(frel, "principal", UUIDOID), F_UUID_EQ, UUIDPGetDatum(&me), fslot))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no confirmed TOTP factor"),
+				 errhint("Enrol with totp_enroll and confirm with totp_confirm.")));
+
+	/* The session (its IP for throttling; its AAL is raised on success). */
+	if (session_id != 0)
+	{
+		AttrNumber	a_id;
+		ItemPointerData tid;
+
+		srel = tc_direct_open("sessions", AccessShareLock);
+		sslot = table_slot_create(srel, NULL);
+		a_id = tc_direct_attnum(srel, "id", INT8OID);
+
+		/* Where authenticate() read it, if that version is still the visible one; else by id. */
+		if (tc_current_session_tid(&tid) &&
+			table_tuple_fetch_row_version(srel, &tid, GetActiveSnapshot(), sslot) &&
+			DatumGetInt64(slot_getattr(sslot, a_id, &isnull)) == session_id && !isnull)
+			have_session = true;
+		else
+			have_session = tc_direct_fetch(srel, a_id, F_INT8EQ, Int64GetDatum(session_id), sslot);
+		if (have_session)
+		{
+			Datum		d = slot_getattr(sslot, tc_direct_attnum(srel, "ip", INETOID), &isnull);
+
+			if (!isnull)
+				ip = DatumGetInetPP(d);
+		}
+	}
+
+	/* Login throttling (ratelimit.c) per session IP and principal, before any HMAC. */
+	if (!tc_login_throttle("totp", ip, me_text, false))
+		reason = "throttled";
+	/* The lockout: this attempt is charged in shared memory before any HMAC. */
+	else if ((n = attempt_charge(&me)) < 0)
+		reason = "locked";
+	if (reason != NULL)
+	{
+		verify_failed(fcinfo, &me, reason, 0, false);
+		goto done;
+	}
+
+	if (recovery_hash(&me, code, rhash))
+	{
+		bytea	   *h = palloc(VARHDRSZ + 32);
+
+		SET_VARSIZE(h, VARHDRSZ + 32);
+		memcpy(VARDATA(h), rhash, 32);
+		method = "recovery";
+		if (run_sql(fcinfo, "UPDATE tracechain.totp_recovery_codes r SET used_at = pg_catalog.clock_timestamp() "
+					"WHERE r.principal OPERATOR(pg_catalog.=) $1 AND r.code_hash OPERATOR(pg_catalog.=) $2 "
+					"AND r.used_at IS NULL",
+					2, (Oid[]) {UUIDOID, BYTEAOID}, (Datum[]) {UUIDPGetDatum(&me), PointerGetDatum(h)}, "  ") == 0)
+			reason = "wrong_recovery_code";
+	}
+	else
+	{
+		const char *alg;
+		int			flags;
+		int64		last_step;
+
+		flags = parse_algorithm(DatumGetTextPP(slot_getattr(fslot, tc_direct_attnum(frel, "algorithm", TEXTOID), &isnull)), &alg);
+		last_step = DatumGetInt64(slot_getattr(fslot, tc_direct_attnum(frel, "last_step", INT8OID), &isnull));
+		step = match_sealed(DatumGetByteaPP(slot_getattr(fslot, tc_direct_attnum(frel, "secret_sealed", BYTEAOID), &isnull)),
+							&me, code, flags,
+							DatumGetInt32(slot_getattr(fslot, tc_direct_attnum(frel, "digits", INT4OID), &isnull)),
+							DatumGetInt32(slot_getattr(fslot, tc_direct_attnum(frel, "period", INT4OID), &isnull)));
+		if (step < 0)
+			reason = "wrong_code";
+		else if (step <= last_step)
+			reason = "replay";
+		else if (!advance_step(fcinfo, frel, fslot, &me, step))
+			reason = "replay";
+	}
+	explicit_bzero(rhash, sizeof(rhash));
+	if (reason != NULL)
+	{
+		verify_failed(fcinfo, &me, reason, n, true);
+		goto done;
+	}
+
+	attempt_forgive(&me);
+	if (have_session)
+		raise_session_aal(fcinfo, srel, sslot, session_id);
+	tc_set_current_aal(2);
+	/* The success row commits with this transaction, through the audit intake (no chain lock). */
+	{
+		tc_audit_row row;
+		JsonbParseState *ps = NULL;
+
+		/* {"method": method, "session": current_session_id(), "step": step} */
+		(void) pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		push_json_key(&ps, "method");
+		push_json_string(&ps, method);
+		push_json_key(&ps, "session");
+		push_json_int(&ps, session_id, session_id != 0);
+		push_json_key(&ps, "step");
+		push_json_int(&ps, step, step >= 0);
+		memset(&row, 0, sizeof(row));
+		row.at = GetCurrentTimestamp();
+		row.type = "security";
+		row.action = "totp.verify";
+		row.resource = psprintf("principal:%s", me_text);
+		row.details = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+		row.actor = &me;
+		(void) tc_audit_enqueue(&row);
+	}
+
+done:
+	if (sslot)
+		ExecDropSingleTupleTableSlot(sslot);
+	if (srel)
+		table_close(srel, NoLock);
+	ExecDropSingleTupleTableSlot(fslot);
+	table_close(frel, NoLock);
+	tc_direct_end();
+	PG_RETURN_BOOL(reason == NULL);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -17,7 +17,7 @@ CREATE TABLE totp_factors (
   created_at    timestamptz NOT NULL,
   confirmed_at  timestamptz NOT NULL DEFAULT now(),
   last_used_at  timestamptz
-);
+) WITH (fillfactor = 80);   -- every verification updates last_step: keep it on the page (HOT)
 COMMENT ON TABLE totp_factors IS 'Confirmed TOTP factors, one per principal; the secret only sealed under the master key';
 COMMENT ON COLUMN totp_factors.secret_sealed IS 'The 160-bit secret, sealed (AES-256-GCM) with the principal id as associated data';
 COMMENT ON COLUMN totp_factors.last_step IS 'Last accepted time step (RFC 6238 section 5.2): only codes of later steps are accepted';
@@ -270,79 +270,29 @@ COMMENT ON FUNCTION totp_confirm(text, uuid) IS
 
 -- Verification --------------------------------------------------------------
 
+-- In C (totp.c), because it runs on every second-factor login: the factor
+-- and the session are read through their indexes and updated directly
+-- (direct.c), with what the SQL did before, in this order:
+--   v_me := _totp_self(principal, 'verify');  a null code is 22023;
+--   the factor (SELECT ... FROM totp_factors WHERE principal = v_me) or 55000;
+--   _login_throttle_ok('totp', <the session's ip>, v_me::text), else
+--     _totp_failed(v_me, 'totp.verify_failed', 'throttled', NULL) and false;
+--   v_n := _totp_attempt(v_me), when locked _totp_failed(..., 'locked', NULL) and false;
+--   a recovery code: UPDATE totp_recovery_codes SET used_at = clock_timestamp()
+--     WHERE principal = v_me AND code_hash = _totp_recovery_hash(v_me, code) AND used_at IS NULL;
+--   else v_step := _totp_match(...); wrong code, or v_step <= last_step (replay), or
+--     the compare-and-set UPDATE totp_factors SET last_step = v_step, last_used_at =
+--     clock_timestamp() WHERE principal = v_me AND last_step < v_step updating no row
+--     (a racing verification won: replay) -> _totp_failed(v_me, ..., reason, v_n) and false;
+--   success: _totp_attempt_ok(v_me); UPDATE sessions SET aal = 2 WHERE id =
+--     current_session_id() AND aal < 2; _totp_raise_aal(); _audit_enqueue('security',
+--     'totp.verify', 'principal:' || v_me, {method, session, step}, v_me, NULL); true.
+-- The audit row goes to the intake (audit_pending): it commits or rolls back
+-- with the verifying transaction but takes no chain lock, so verifications of
+-- different principals do not serialize.
 CREATE FUNCTION totp_verify(code text, principal uuid DEFAULT current_principal())
 RETURNS boolean
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp AS $$
-DECLARE
-  v_me uuid := _totp_self(principal, 'verify');
-  f record;
-  v_n int;
-  v_step bigint;
-  v_hash bytea;
-  v_method text := 'totp';
-  v_reason text;
-BEGIN
-  IF code IS NULL THEN
-    RAISE EXCEPTION 'code must not be null' USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  SELECT t.secret_sealed, t.algorithm, t.digits, t.period, t.last_step INTO f
-    FROM totp_factors t WHERE t.principal = v_me;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'no confirmed TOTP factor'
-      USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = 'Enrol with totp_enroll and confirm with totp_confirm.';
-  END IF;
-  -- Login throttling (ratelimit.sql): too many recent failures from the
-  -- session's IP or for this principal refuse the attempt before any HMAC.
-  IF NOT _login_throttle_ok('totp', (SELECT s.ip FROM sessions s WHERE s.id = current_session_id()),
-                            v_me::text) THEN
-    PERFORM _totp_failed(v_me, 'totp.verify_failed', 'throttled', NULL);
-    RETURN false;
-  END IF;
-  -- Lockout is read (and this attempt charged) in shared memory before any HMAC.
-  v_n := _totp_attempt(v_me);
-  IF v_n < 0 THEN
-    PERFORM _totp_failed(v_me, 'totp.verify_failed', 'locked', NULL);
-    RETURN false;
-  END IF;
-    v_hash := _totp_recovery_hash(v_me, code);
-  IF v_hash IS NOT NULL THEN
-    v_method := 'recovery';
-    UPDATE totp_recovery_codes r SET used_at = clock_timestamp()
-     WHERE r.principal = v_me AND r.code_hash = v_hash AND r.used_at IS NULL;
-    IF NOT FOUND THEN
-      v_reason := 'wrong_recovery_code';
-    END IF;
-  ELSE
-    v_step := _totp_match(f.secret_sealed, v_me, code, f.algorithm, f.digits, f.period);
-    IF v_step IS NULL THEN
-      v_reason := 'wrong_code';
-    ELSIF v_step <= f.last_step THEN
-      v_reason := 'replay';
-    ELSE
-      -- Compare-and-set: of two racing verifications only one advances the step.
-      UPDATE totp_factors t SET last_step = v_step, last_used_at = clock_timestamp()
-       WHERE t.principal = v_me AND t.last_step < v_step;
-      IF NOT FOUND THEN
-        v_reason := 'replay';
-      END IF;
-    END IF;
-  END IF;
-  IF v_reason IS NOT NULL THEN
-    PERFORM _totp_failed(v_me, 'totp.verify_failed', v_reason, v_n);
-    RETURN false;
-  END IF;
-  PERFORM _totp_attempt_ok(v_me);
-  UPDATE sessions s SET aal = 2 WHERE s.id = current_session_id() AND s.aal < 2;
-  PERFORM _totp_raise_aal();
-  -- The success row commits with this transaction but takes no chain lock:
-  -- the worker seals it into the chain (audit_intake), so verifications of
-  -- different principals do not queue behind each other.
-  PERFORM _audit_enqueue('security', 'totp.verify', 'principal:' || v_me,
-                         jsonb_build_object('method', v_method, 'session', current_session_id(),
-                                            'step', v_step), v_me, NULL);
-  RETURN true;
-END $$;
+LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'tc_totp_verify';
 COMMENT ON FUNCTION totp_verify(text, uuid) IS
 'Check a TOTP code (or an unused recovery code) of the current principal: accepted once, within +-tracechain.totp_window steps, refused during a lockout; success raises the session to AAL 2';
 
