@@ -11,11 +11,11 @@
  * - Responses: lower-case hex of HMAC-SHA256(secret, challenge || issued_at
  *   in decimal), compared in constant time (CRYPTO_memcmp).
  * - Device tokens: compact JWS, HS256, header {"alg":"HS256","typ":"JWT",
- *   "kid":"device"}, key tc_master_derive("device-jwt").  NOTE for the jwt
- *   module: this small internal signer stands in until jwt_sign/jwt_verify
- *   land; switching means replacing _device_jwt_sign/_device_jwt_verify in
- *   device.sql with jwt_sign(claims, 'device', '1 hour') / jwt_verify(token,
- *   'device') and dropping the two C functions below.
+ *   "kid":"device"}, key tc_master_derive("device-jwt").  This signer
+ *   predates the jwt module; moving onto it means replacing
+ *   _device_jwt_sign/_device_jwt_verify in device.sql with jwt_sign(claims,
+ *   'device', '1 hour') / jwt_verify(token, 'device') and dropping the two C
+ *   functions below (not done yet).
  * - Telemetry: AES-256-GCM under a per-device key (random, sealed with
  *   tc_seal("device-data", device id)); the device id is bound as associated
  *   data.  Format: 0x01 | nonce (12) | ciphertext | tag (16).
