@@ -90,8 +90,9 @@ tc_b64url_encode(const uint8_t *in, size_t len, char *out)
 	tc_b64_encode_with(b64url, in, len, out);
 }
 
-static int
-b64val(char c)
+/* The value of a base64 digit; c62 and c63 name the alphabet's last two. */
+static inline int
+b64val(char c, char c62, char c63)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -99,15 +100,15 @@ b64val(char c)
 		return c - 'a' + 26;
 	if (c >= '0' && c <= '9')
 		return c - '0' + 52;
-	if (c == '-')
+	if (c == c62)
 		return 62;
-	if (c == '_')
+	if (c == c63)
 		return 63;
 	return -1;
 }
 
 long
-tc_b64url_decode(const char *in, size_t inlen, uint8_t *out, size_t cap)
+tc_b64_decode_with(char c62, char c63, const char *in, size_t inlen, uint8_t *out, size_t cap)
 {
 	size_t		rem = inlen % 4;
 	size_t		need = (inlen / 4) * 3 + (rem ? rem - 1 : 0);
@@ -118,10 +119,10 @@ tc_b64url_decode(const char *in, size_t inlen, uint8_t *out, size_t cap)
 		return -1;
 	for (; i + 4 <= inlen; i += 4)
 	{
-		int			a = b64val(in[i]),
-					b = b64val(in[i + 1]),
-					c = b64val(in[i + 2]),
-					d = b64val(in[i + 3]);
+		int			a = b64val(in[i], c62, c63),
+					b = b64val(in[i + 1], c62, c63),
+					c = b64val(in[i + 2], c62, c63),
+					d = b64val(in[i + 3], c62, c63);
 
 		if ((a | b | c | d) < 0)
 			return -1;
@@ -131,8 +132,8 @@ tc_b64url_decode(const char *in, size_t inlen, uint8_t *out, size_t cap)
 	}
 	if (rem == 2)
 	{
-		int			a = b64val(in[i]),
-					b = b64val(in[i + 1]);
+		int			a = b64val(in[i], c62, c63),
+					b = b64val(in[i + 1], c62, c63);
 
 		if ((a | b) < 0 || (b & 15) != 0)
 			return -1;
@@ -140,9 +141,9 @@ tc_b64url_decode(const char *in, size_t inlen, uint8_t *out, size_t cap)
 	}
 	else if (rem == 3)
 	{
-		int			a = b64val(in[i]),
-					b = b64val(in[i + 1]),
-					c = b64val(in[i + 2]);
+		int			a = b64val(in[i], c62, c63),
+					b = b64val(in[i + 1], c62, c63),
+					c = b64val(in[i + 2], c62, c63);
 
 		if ((a | b | c) < 0 || (c & 3) != 0)
 			return -1;
@@ -150,6 +151,12 @@ tc_b64url_decode(const char *in, size_t inlen, uint8_t *out, size_t cap)
 		out[o++] = (uint8_t) (((b & 15) << 4) | (c >> 2));
 	}
 	return (long) o;
+}
+
+long
+tc_b64url_decode(const char *in, size_t inlen, uint8_t *out, size_t cap)
+{
+	return tc_b64_decode_with('-', '_', in, inlen, out, cap);
 }
 
 int

@@ -40,6 +40,9 @@ void		tc_b64url_encode(const uint8_t *in, size_t len, char *out);
  */
 long		tc_b64url_decode(const char *in, size_t inlen, uint8_t *out, size_t cap);
 
+/* The same decoder for the alphabet whose last two digits are c62 and c63 ('+' '/': standard). */
+long		tc_b64_decode_with(char c62, char c63, const char *in, size_t inlen, uint8_t *out, size_t cap);
+
 /* Constant-time comparison of two equal-length buffers: 1 when equal. */
 int			tc_ct_equal(const void *a, const void *b, size_t len);
 

@@ -21,51 +21,10 @@ tc_b64std_encode(const uint8_t *in, size_t len, char *out)
 	tc_b64_encode_with(b64, in, len, out);
 }
 
-static int
-b64val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 long
 tc_b64std_decode(const char *in, size_t inlen, uint8_t *out, size_t cap)
 {
-	size_t		o = 0;
-	uint32_t	acc = 0;
-	int			bits = 0;
-
-	if (inlen % 4 == 1)
-		return -1;
-	for (size_t i = 0; i < inlen; i++)
-	{
-		int			v = b64val(in[i]);
-
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t) v;
-		bits += 6;
-		if (bits >= 8)
-		{
-			bits -= 8;
-			if (o >= cap)
-				return -1;
-			out[o++] = (uint8_t) (acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	if (acc != 0)				/* unused trailing bits must be zero */
-		return -1;
-	return (long) o;
+	return tc_b64_decode_with('+', '/', in, inlen, out, cap);
 }
 
 int
