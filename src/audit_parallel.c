@@ -45,7 +45,8 @@
 #include "audit_walk.h"
 
 #define PV_KEY_SHARED	UINT64CONST(0x7463766572690001)
-#define PV_MAX_RUNS		65536	/* runs kept in all, over all segments */
+#define PV_MAX_RUNS		262144	/* runs kept in all, over all segments (20 MB) */
+#define PV_RUNS_PER_BLOCK 64	/* no more rows than that fit a page */
 
 static int	verify_workers = 2;
 
@@ -64,7 +65,6 @@ typedef struct pv_segment
 	bool		usable;			/* every row matched its hash and runs fitted */
 	bool		want_found;
 	bool		want_match;
-	int			nruns;
 	int64		rows;
 } pv_segment;
 
@@ -73,30 +73,29 @@ typedef struct pv_shared
 	Oid			relid;
 	BlockNumber nblocks;
 	int			nseg;
-	int			runs_per_seg;
+	uint32		max_runs;		/* the pool after the segments */
 	int64		want_id;
 	bool		have_want_hash;
 	uint8		want_hash[TC_HASH_LEN];
 	pg_atomic_uint32 next_seg;
+	pg_atomic_uint32 next_run;	/* runs taken from the pool, by any segment */
 	pv_segment	seg[FLEXIBLE_ARRAY_MEMBER];
-	/* then nseg * runs_per_seg pv_run */
+	/* then max_runs pv_run */
 } pv_shared;
 
 PGDLLEXPORT void tc_audit_verify_worker(dsm_segment *seg, shm_toc *toc);
 
 static inline pv_run *
-seg_runs(pv_shared *sh, int i)
+run_pool(pv_shared *sh)
 {
-	pv_run	   *base = (pv_run *) MAXALIGN((char *) &sh->seg[sh->nseg]);
-
-	return base + (Size) i * sh->runs_per_seg;
+	return (pv_run *) MAXALIGN((char *) &sh->seg[sh->nseg]);
 }
 
 static Size
-shared_size(int nseg, int runs_per_seg)
+shared_size(int nseg, uint32 max_runs)
 {
 	return add_size(MAXALIGN(add_size(offsetof(pv_shared, seg), mul_size(sizeof(pv_segment), nseg))),
-					mul_size(sizeof(pv_run), mul_size(nseg, runs_per_seg)));
+					mul_size(sizeof(pv_run), max_runs));
 }
 
 /* Walk the blocks of segment i; fills sh->seg[i] and its runs. */
@@ -104,7 +103,7 @@ static void
 walk_segment(pv_shared *sh, int i, Relation rel, Snapshot snap)
 {
 	pv_segment *out = &sh->seg[i];
-	pv_run	   *runs = seg_runs(sh, i);
+	pv_run	   *runs = run_pool(sh);
 	pv_run	   *run = NULL;
 	BlockNumber start = (BlockNumber) ((uint64) sh->nblocks * i / sh->nseg);
 	BlockNumber end = (BlockNumber) ((uint64) sh->nblocks * (i + 1) / sh->nseg);
@@ -127,7 +126,6 @@ walk_segment(pv_shared *sh, int i, Relation rel, Snapshot snap)
 	w.want_hash = sh->have_want_hash ? sh->want_hash : NULL;
 	initStringInfo(&w.dbuf);
 	initStringInfo(&w.hbuf);
-	out->nruns = 0;
 
 	/* No synchronized scan: segments are block ranges. */
 	scan = table_beginscan_strat(rel, snap, 0, NULL, true, false);
@@ -144,14 +142,17 @@ walk_segment(pv_shared *sh, int i, Relation rel, Snapshot snap)
 		new_run = (run == NULL || id != w.expect_id);
 		if (new_run)
 		{
+			uint32		r;
+
 			if (run != NULL)
 				memcpy(run->last_hash, w.expect_prev, TC_HASH_LEN);
-			if (out->nruns == sh->runs_per_seg)
+			r = pg_atomic_fetch_add_u32(&sh->next_run, 1);
+			if (r >= sh->max_runs)
 			{
 				usable = false;
 				break;
 			}
-			run = &runs[out->nruns++];
+			run = &runs[r];
 			w.expect_id = id;
 			w.have_prev = false;	/* the run's first link is checked when runs are joined */
 		}
@@ -227,9 +228,9 @@ static bool
 join_runs(pv_shared *sh, chain_walk *w)
 {
 	chain_result *res = w->res;
-	int			total = 0;
+	uint32		total = pg_atomic_read_u32(&sh->next_run);
 	int64		rows = 0;
-	pv_run	   *all;
+	pv_run	   *all = run_pool(sh);
 
 	for (int i = 0; i < sh->nseg; i++)
 	{
@@ -237,7 +238,6 @@ join_runs(pv_shared *sh, chain_walk *w)
 
 		if (!s->done || !s->usable)
 			return false;
-		total += s->nruns;
 		rows += s->rows;
 		if (s->want_found)
 		{
@@ -245,29 +245,21 @@ join_runs(pv_shared *sh, chain_walk *w)
 			w->want_match = s->want_match;
 		}
 	}
-	all = palloc(sizeof(pv_run) * Max(total, 1));
-	total = 0;
-	for (int i = 0; i < sh->nseg; i++)
-	{
-		memcpy(all + total, seg_runs(sh, i), sizeof(pv_run) * sh->seg[i].nruns);
-		total += sh->seg[i].nruns;
-	}
+	/* every segment was usable, so every run taken was filled */
+	if (total > sh->max_runs)
+		return false;
 	qsort(all, total, sizeof(pv_run), run_cmp);
-	for (int i = 0; i < total; i++)
+	for (uint32 i = 0; i < total; i++)
 	{
 		if (all[i].first_id != w->expect_id ||
 			(w->have_prev && memcmp(all[i].first_prev, w->expect_prev, TC_HASH_LEN) != 0))
-		{
-			pfree(all);
 			return false;
-		}
 		w->expect_id = all[i].last_id + 1;
 		memcpy(w->expect_prev, all[i].last_hash, TC_HASH_LEN);
 		w->have_prev = true;
 		res->last_id = all[i].last_id;
 	}
 	res->rows = rows;
-	pfree(all);
 	return true;
 }
 
@@ -281,6 +273,7 @@ tc_walk_heap_runs(Relation rel, Snapshot snap, chain_walk *w)
 	int			nseg = 1;
 	int			nworkers = 0;
 	int			launched = 0;
+	uint32		max_runs;
 	bool		decided;
 	chain_walk	saved = *w;
 	chain_result saved_res = *w->res;
@@ -295,7 +288,8 @@ tc_walk_heap_runs(Relation rel, Snapshot snap, chain_walk *w)
 		/* A few segments a process, so that a slow one does not hold up the rest. */
 		nseg = (int) Min((BlockNumber) (8 * (nworkers + 1)), nblocks);
 	}
-	size = shared_size(nseg, PV_MAX_RUNS / nseg);
+	max_runs = (uint32) Min((uint64) PV_MAX_RUNS, (uint64) nblocks * PV_RUNS_PER_BLOCK);
+	size = shared_size(nseg, max_runs);
 
 	if (nworkers > 0)
 	{
@@ -312,12 +306,13 @@ tc_walk_heap_runs(Relation rel, Snapshot snap, chain_walk *w)
 	sh->relid = RelationGetRelid(rel);
 	sh->nblocks = nblocks;
 	sh->nseg = nseg;
-	sh->runs_per_seg = PV_MAX_RUNS / nseg;
+	sh->max_runs = max_runs;
 	sh->want_id = w->want_id;
 	sh->have_want_hash = (w->want_hash != NULL);
 	if (w->want_hash)
 		memcpy(sh->want_hash, w->want_hash, TC_HASH_LEN);
 	pg_atomic_init_u32(&sh->next_seg, 0);
+	pg_atomic_init_u32(&sh->next_run, 0);
 
 	if (pcxt != NULL)
 	{
