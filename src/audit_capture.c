@@ -113,16 +113,12 @@ push_value(capture_ctx *c, JsonbParseState **ps, AttrNumber attno, Datum d)
 				return;
 			}
 		case INT2OID:
-			v.type = jbvNumeric;
-			v.val.numeric = int64_to_numeric(DatumGetInt16(d));
-			break;
 		case INT4OID:
-			v.type = jbvNumeric;
-			v.val.numeric = int64_to_numeric(DatumGetInt32(d));
-			break;
 		case INT8OID:
 			v.type = jbvNumeric;
-			v.val.numeric = int64_to_numeric(DatumGetInt64(d));
+			v.val.numeric = int64_to_numeric(att->atttypid == INT2OID ? DatumGetInt16(d) :
+											 att->atttypid == INT4OID ? DatumGetInt32(d) :
+											 DatumGetInt64(d));
 			break;
 		case BOOLOID:
 			v.type = jbvBool;

@@ -402,24 +402,36 @@ END $$;
 COMMENT ON FUNCTION can_access_product(bigint, text, uuid) IS
 'May the principal (default: the current one) view, update, delete, checkpoint or verify the product?  False for an unknown product';
 
-CREATE FUNCTION product_add_stakeholder(product_id bigint, principal uuid) RETURNS boolean
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp AS $$
-DECLARE
-  v_me uuid := _registry_actor('product.add_stakeholder');
-  p record;
+-- What adding and removing a stakeholder share: the caller, the arguments,
+-- the product locked, the caller's right to change its stakeholders, the
+-- registry not paused.
+CREATE FUNCTION _stake_change_begin(action text, verb text, product_id bigint, principal uuid,
+                                    OUT me uuid, OUT manufacturer uuid, OUT stakeholders uuid[])
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, tracechain, pg_temp AS $$
 BEGIN
+  me := _registry_actor(action);
   IF product_id IS NULL OR principal IS NULL THEN
     RAISE EXCEPTION 'product id and principal must not be null' USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  SELECT x.manufacturer, x.stakeholders INTO p FROM products x WHERE x.id = product_id FOR UPDATE;
+  SELECT x.manufacturer, x.stakeholders INTO manufacturer, stakeholders
+    FROM products x WHERE x.id = product_id FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'product % does not exist', product_id USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  IF p.manufacturer <> v_me AND NOT has_permission('product.manage', v_me) THEN
-    PERFORM _rbac_deny('product.add_stakeholder', 'product.manage', 'product:' || product_id,
-                       'only the manufacturer or a holder of product.manage may add stakeholders');
+  IF manufacturer <> me AND NOT has_permission('product.manage', me) THEN
+    PERFORM _rbac_deny(action, 'product.manage', 'product:' || product_id,
+                       format('only the manufacturer or a holder of product.manage may %s stakeholders', verb));
   END IF;
   PERFORM _registry_writable();
+END $$;
+COMMENT ON FUNCTION _stake_change_begin(text, text, bigint, uuid) IS
+'Internal: the checks and the row lock that product_add_stakeholder and product_remove_stakeholder share';
+
+CREATE FUNCTION product_add_stakeholder(product_id bigint, principal uuid) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp AS $$
+DECLARE
+  p record := _stake_change_begin('product.add_stakeholder', 'add', product_id, principal);
+BEGIN
   IF NOT EXISTS (SELECT 1 FROM principals x WHERE x.id = product_add_stakeholder.principal) THEN
     RAISE EXCEPTION 'principal % does not exist', principal USING ERRCODE = 'invalid_parameter_value';
   END IF;
@@ -428,7 +440,7 @@ BEGIN
   END IF;
   UPDATE products x SET stakeholders = x.stakeholders || principal WHERE x.id = product_id;
   PERFORM _audit_enqueue('data', 'product.add_stakeholder', 'product:' || product_id,
-                        jsonb_build_object('stakeholder', principal), v_me, NULL);
+                        jsonb_build_object('stakeholder', principal), p.me, NULL);
   RETURN true;
 END $$;
 COMMENT ON FUNCTION product_add_stakeholder(bigint, uuid) IS
@@ -437,27 +449,14 @@ COMMENT ON FUNCTION product_add_stakeholder(bigint, uuid) IS
 CREATE FUNCTION product_remove_stakeholder(product_id bigint, principal uuid) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp AS $$
 DECLARE
-  v_me uuid := _registry_actor('product.remove_stakeholder');
-  p record;
+  p record := _stake_change_begin('product.remove_stakeholder', 'remove', product_id, principal);
 BEGIN
-  IF product_id IS NULL OR principal IS NULL THEN
-    RAISE EXCEPTION 'product id and principal must not be null' USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  SELECT x.manufacturer, x.stakeholders INTO p FROM products x WHERE x.id = product_id FOR UPDATE;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'product % does not exist', product_id USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  IF p.manufacturer <> v_me AND NOT has_permission('product.manage', v_me) THEN
-    PERFORM _rbac_deny('product.remove_stakeholder', 'product.manage', 'product:' || product_id,
-                       'only the manufacturer or a holder of product.manage may remove stakeholders');
-  END IF;
-  PERFORM _registry_writable();
   IF NOT principal = ANY (p.stakeholders) THEN
     RETURN false;
   END IF;
   UPDATE products x SET stakeholders = array_remove(x.stakeholders, principal) WHERE x.id = product_id;
   PERFORM _audit_enqueue('data', 'product.remove_stakeholder', 'product:' || product_id,
-                        jsonb_build_object('stakeholder', principal), v_me, NULL);
+                        jsonb_build_object('stakeholder', principal), p.me, NULL);
   RETURN true;
 END $$;
 COMMENT ON FUNCTION product_remove_stakeholder(bigint, uuid) IS

@@ -33,19 +33,8 @@ CREATE TABLE kib_tc AS SELECT i, tracechain.encrypt(v, 'bench') AS c FROM kib;
 CREATE TABLE kib_cbc AS SELECT i, encrypt_iv(v, '\x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'::bytea,
                                               '\x000102030405060708090a0b0c0d0e0f'::bytea, 'aes-cbc') AS c FROM kib;
 VACUUM ANALYZE;
--- best of 3 runs of a query over n rows: rows per second
-CREATE FUNCTION rate(q text, n bigint) RETURNS numeric LANGUAGE plpgsql AS \$\$
-DECLARE t0 timestamptz; best float8 := 1e9; dt float8;
-BEGIN
-  FOR k IN 1..3 LOOP
-    t0 := clock_timestamp();
-    EXECUTE q;
-    dt := extract(epoch FROM clock_timestamp() - t0);
-    best := least(best, dt);
-  END LOOP;
-  RETURN round(n / best);
-END \$\$;
 SQL
+P < "$here/bench/rate.sql" >/dev/null   # rate(query, n): best of 3, rows per second
 K="'\\x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'::bytea"
 IV="'\\x000102030405060708090a0b0c0d0e0f'::bytea"
 rate() { printf '%s\n' "SELECT rate(\$q\$$1\$q\$, $2)" | P; }

@@ -29,19 +29,8 @@ CREATE TABLE claims AS SELECT i, jsonb_build_object('sub', 'user-' || i, 'role',
 CREATE TABLE tok_h AS SELECT i, tracechain.jwt_sign(c, 'bench_h') AS t FROM claims;
 CREATE TABLE tok_e AS SELECT i, tracechain.jwt_sign(c, 'bench_ec') AS t FROM claims WHERE i <= $ES;
 VACUUM ANALYZE;
--- best of 3 runs of a query over n rows: rows per second
-CREATE FUNCTION rate(q text, n bigint) RETURNS numeric LANGUAGE plpgsql AS \$\$
-DECLARE t0 timestamptz; best float8 := 1e9; dt float8;
-BEGIN
-  FOR k IN 1..3 LOOP
-    t0 := clock_timestamp();
-    EXECUTE q;
-    dt := extract(epoch FROM clock_timestamp() - t0);
-    best := least(best, dt);
-  END LOOP;
-  RETURN round(n / best);
-END \$\$;
 SQL
+P < "$here/bench/rate.sql" >/dev/null   # rate(query, n): best of 3, rows per second
 rate() { printf '%s\n' "SET max_parallel_workers_per_gather = 0; SELECT rate(\$q\$$1\$q\$, $2)" | P; }
 hs_sign=$(rate "SELECT count(tracechain.jwt_sign(c, 'bench_h')) FROM claims" "$HS")
 hs_verify=$(rate "SELECT count(tracechain.jwt_verify(t, 'bench_h')) FROM tok_h" "$HS")
