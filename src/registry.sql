@@ -269,20 +269,33 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _check_text(text, text, int, boolean) IS 'Internal: 22023 for an empty, blank, overlong or control-character text';
 
-CREATE FUNCTION authorize_stakeholder(principal uuid, amount_limit numeric) RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp AS $$
+-- What authorizing and revoking a stakeholder share: the caller's right (the
+-- registry owner, product.manage, or a superuser without a principal), the
+-- registry not paused, a principal given.  Returns the acting principal.
+CREATE FUNCTION _stakeholder_admin_begin(action text, verb text, principal uuid) RETURNS uuid
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, tracechain, pg_temp AS $$
 DECLARE
   v_actor uuid := current_principal();
 BEGIN
   IF NOT ((v_actor IS NULL AND _caller_is_superuser()) OR _registry_is_owner(v_actor)
           OR has_permission('product.manage', v_actor)) THEN
-    PERFORM _rbac_deny('stakeholder.authorize', 'product.manage', 'principal:' || coalesce(principal::text, ''),
-                       'only the registry owner or a holder of product.manage may authorize stakeholders');
+    PERFORM _rbac_deny(action, 'product.manage', 'principal:' || coalesce(principal::text, ''),
+                       format('only the registry owner or a holder of product.manage may %s stakeholders', verb));
   END IF;
   PERFORM _registry_writable();
   IF principal IS NULL THEN
     RAISE EXCEPTION 'principal must not be null' USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  RETURN v_actor;
+END $$;
+COMMENT ON FUNCTION _stakeholder_admin_begin(text, text, uuid) IS
+'Internal: the checks that authorize_stakeholder and revoke_stakeholder share; returns the acting principal';
+
+CREATE FUNCTION authorize_stakeholder(principal uuid, amount_limit numeric) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp AS $$
+DECLARE
+  v_actor uuid := _stakeholder_admin_begin('stakeholder.authorize', 'authorize', principal);
+BEGIN
   PERFORM _check_amount('amount_limit', amount_limit);
   IF NOT EXISTS (SELECT 1 FROM principals p WHERE p.id = authorize_stakeholder.principal) THEN
     RAISE EXCEPTION 'principal % does not exist', principal USING ERRCODE = 'invalid_parameter_value';
@@ -301,17 +314,8 @@ COMMENT ON FUNCTION authorize_stakeholder(uuid, numeric) IS
 CREATE FUNCTION revoke_stakeholder(principal uuid) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, tracechain, pg_temp AS $$
 DECLARE
-  v_actor uuid := current_principal();
+  v_actor uuid := _stakeholder_admin_begin('stakeholder.revoke', 'revoke', principal);
 BEGIN
-  IF NOT ((v_actor IS NULL AND _caller_is_superuser()) OR _registry_is_owner(v_actor)
-          OR has_permission('product.manage', v_actor)) THEN
-    PERFORM _rbac_deny('stakeholder.revoke', 'product.manage', 'principal:' || coalesce(principal::text, ''),
-                       'only the registry owner or a holder of product.manage may revoke stakeholders');
-  END IF;
-  PERFORM _registry_writable();
-  IF principal IS NULL THEN
-    RAISE EXCEPTION 'principal must not be null' USING ERRCODE = 'invalid_parameter_value';
-  END IF;
   UPDATE stakeholders s SET authorized = false WHERE s.principal = revoke_stakeholder.principal AND s.authorized;
   IF NOT FOUND THEN
     RETURN false;
