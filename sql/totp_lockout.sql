@@ -88,3 +88,30 @@ SELECT totp_confirm('000000') OR totp_confirm('111111') OR totp_confirm('222222'
 SELECT totp_confirm(totp_code(:'d_sec')) AS right_code_while_locked;
 COMMIT;
 SELECT failures, locked_until IS NOT NULL AS locked, pending FROM totp_admin_status(:'d_id');
+
+-- The durable copy (totp_lockouts): _totp_lockout_sync() does what the
+-- worker does within tracechain.worker_naptime.  Failures are written; a
+-- success deletes the row; totp_disable deletes it at once.
+SELECT pg_temp.mkuser('lock_p');
+SELECT id AS p_id FROM pg_temp.users WHERE name = 'lock_p' \gset
+SELECT pg_temp.verify('lock_p', pg_temp.wrong('lock_p')) AS wrong FROM generate_series(1, 2);
+SELECT _totp_lockout_sync() >= 1 AS synced;
+SELECT failures, locked_until IS NULL AS unlocked FROM totp_lockouts WHERE principal = :'p_id';
+SELECT pg_temp.verify('lock_p', pg_temp.code('lock_p', 1)) AS right_code;
+SELECT _totp_lockout_sync() >= 0 AS synced;
+SELECT count(*) AS rows_after_success FROM totp_lockouts WHERE principal = :'p_id';
+SELECT pg_temp.mkuser('lock_q');
+SELECT id AS q_id FROM pg_temp.users WHERE name = 'lock_q' \gset
+SELECT pg_temp.verify('lock_q', pg_temp.wrong('lock_q')) AS wrong FROM generate_series(1, 5);
+SELECT _totp_lockout_sync() >= 1 AS synced;
+SELECT failures, locked_until > now() AS locked FROM totp_lockouts WHERE principal = :'q_id';
+SELECT totp_disable(:'q_id') AS disabled;
+SELECT count(*) AS rows_after_disable FROM totp_lockouts WHERE principal = :'q_id';
+-- Only administrators read it; nobody writes it but the worker.
+SET ROLE tracechain_app;
+SELECT count(*) FROM totp_lockouts;
+RESET ROLE;
+SET ROLE tracechain_admin;
+SELECT count(*) >= 0 AS admin_reads FROM totp_lockouts;
+INSERT INTO totp_lockouts (principal, failures) VALUES (:'q_id', 1);
+RESET ROLE;

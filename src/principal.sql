@@ -189,7 +189,7 @@ BEGIN
       USING ERRCODE = 'invalid_text_representation',
             HINT = 'A session token is "tcs_" followed by 43 base64url characters.';
   END IF;
-  SELECT x.id, x.principal, x.aal, x.expires_at, x.revoked_at, p.status
+  SELECT x.id, x.principal, x.aal, x.expires_at, x.revoked_at, x.ip, p.status
     INTO s
     FROM sessions x JOIN principals p ON p.id = x.principal
    WHERE x.token_hash = v_hash;
@@ -205,7 +205,7 @@ BEGIN
   IF v_reason IS NOT NULL THEN
     PERFORM _record_event('security', 'session.verify_failed',
                           CASE WHEN s.id IS NOT NULL THEN 'session:' || s.id END,
-                          jsonb_build_object('reason', v_reason), s.principal, NULL);
+                          jsonb_build_object('reason', v_reason), s.principal, s.ip);
     RAISE EXCEPTION '%', CASE v_reason
                            WHEN 'unknown' THEN 'invalid session token'
                            WHEN 'revoked' THEN 'session has been revoked'

@@ -9,14 +9,9 @@
  * - Secrets are 160 random bits from OpenSSL's CSPRNG, sealed with
  *   tc_seal("totp", principal id as associated data), so a sealed secret
  *   copied onto another principal's row does not unseal.
- * - Lockout lives in shared memory (a small table keyed by principal,
- *   bounded, under one LWLock), because a failure count must survive the
- *   caller's rollback.  An attempt is charged *before* any HMAC is computed
- *   and forgiven only on success, so concurrent guesses cannot run past
- *   tracechain.totp_max_failures, and a backend that dies mid-check leaves
- *   its charge in place.  The table is lost on a server restart (documented
- *   in docs/totp.md); the failures themselves are durable as security events
- *   in audit_log.
+ * - Lockout: totp_lockout.c (shared memory, charged before any HMAC,
+ *   with a durable copy the worker writes); the failures are also durable
+ *   as security events in audit_log.
  * - Recovery codes are stored as HMAC-SHA256 under a master-key subkey, so a
  *   copy of the table does not allow an offline search of 50-bit codes.
  * - QR codes: libqrencode, written out as SVG.
@@ -63,6 +58,7 @@
 #include "ratelimit.h"
 #include "shmem.h"
 #include "totp.h"
+#include "totp_lockout.h"
 
 #define TOTP_SECRET_BYTES 20	/* 160 bits, RFC 4226 section 4 */
 #define TOTP_MAX_SECRET_BYTES 128	/* what totp_code accepts */
@@ -70,123 +66,9 @@
 #define TOTP_MAX_CODE_CHARS 64	/* longer "codes" are wrong without a look */
 #define TOTP_MAX_URI_BYTES 2048 /* QR version 40-M holds 2331 bytes */
 #define TOTP_MAX_LABEL_CHARS 200
-#define LOCK_PROBES 16
 
 /* GUCs */
 static int	totp_window = 1;
-static int	totp_max_failures = 5;
-static int	totp_lockout_s = 900;
-static int	totp_lockout_slots = 4096;
-
-/* ---------------------------------------------------------------------- */
-/* Shared-memory lockout table                                             */
-/* ---------------------------------------------------------------------- */
-
-typedef struct lock_slot
-{
-	pg_uuid_t	principal;
-	bool		used;
-	int32		failures;		/* consecutive, charged before checking */
-	TimestampTz locked_until;	/* 0 when not locked */
-	TimestampTz last_at;
-} lock_slot;
-
-typedef struct lock_table
-{
-	int			nslots;
-	uint64		evictions;		/* live entries pushed out by a full probe window */
-	lock_slot	slots[FLEXIBLE_ARRAY_MEMBER];
-} lock_table;
-
-static lock_table *locktab = NULL;
-static int	locktab_lock_index = -1;
-
-static LWLock *
-locktab_lock(void)
-{
-	return &tc_shmem_lwlocks()[locktab_lock_index].lock;
-}
-
-static void
-locktab_init(void *ptr, bool found)
-{
-	lock_table *t = (lock_table *) ptr;
-
-	if (found)
-		return;
-	memset(t, 0, offsetof(lock_table, slots) + sizeof(lock_slot) * (Size) totp_lockout_slots);
-	t->nslots = totp_lockout_slots;
-}
-
-static void
-require_locktab(void)
-{
-	if (locktab == NULL || !tc_shmem_available())
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("tracechain must be loaded through shared_preload_libraries to verify TOTP codes"),
-				 errhint("Add tracechain to shared_preload_libraries and restart the server.")));
-}
-
-/* An entry that holds nothing worth keeping. */
-static bool
-slot_idle(const lock_slot *s, TimestampTz now)
-{
-	return !s->used || s->failures == 0 || (s->locked_until != 0 && s->locked_until <= now);
-}
-
-/*
- * Find the principal's slot within its probe window; with `create`, take a
- * slot for it: an idle one, else the oldest unlocked entry, else the lock
- * that ends soonest (each such eviction is counted and warned about).
- * Caller holds the table's lock (exclusive when creating).
- */
-static lock_slot *
-slot_find(const pg_uuid_t *p, bool create, TimestampTz now, bool *evicted)
-{
-	uint32		h = hash_bytes(p->data, UUID_LEN);
-	int			n = locktab->nslots;
-	lock_slot  *idle = NULL,
-			   *oldest = NULL,
-			   *soonest = NULL;
-	lock_slot  *victim;
-
-	*evicted = false;
-	for (int i = 0; i < LOCK_PROBES && i < n; i++)
-	{
-		lock_slot  *s = &locktab->slots[(h + (uint32) i) % (uint32) n];
-
-		if (s->used && memcmp(s->principal.data, p->data, UUID_LEN) == 0)
-			return s;
-		if (!create)
-			continue;
-		if (slot_idle(s, now))
-		{
-			if (idle == NULL)
-				idle = s;
-		}
-		else if (s->locked_until == 0)
-		{
-			if (oldest == NULL || s->last_at < oldest->last_at)
-				oldest = s;
-		}
-		else if (soonest == NULL || s->locked_until < soonest->locked_until)
-			soonest = s;
-	}
-	if (!create)
-		return NULL;
-	victim = idle ? idle : oldest ? oldest : soonest;
-	Assert(victim != NULL);
-	if (victim != idle)
-	{
-		locktab->evictions++;
-		*evicted = true;
-	}
-	memset(victim, 0, sizeof(*victim));
-	victim->principal = *p;
-	victim->used = true;
-	return victim;
-}
 
 /* ---------------------------------------------------------------------- */
 /* Helpers                                                                 */
@@ -572,143 +454,6 @@ tc_totp_uri(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf, (int) len));
 }
 
-/*
- * _totp_attempt(principal) -> int: charge one attempt before any code is
- * checked.  Returns -1 when the factor is locked (the caller then fails
- * without checking), otherwise the consecutive failures counting this
- * attempt; reaching tracechain.totp_max_failures starts the lockout, which
- * a success of this very attempt lifts again.
- */
-static int32
-attempt_charge(const pg_uuid_t *p)
-{
-	TimestampTz now = GetCurrentTimestamp();
-	lock_slot  *s;
-	bool		evicted;
-	int32		result;
-
-	require_locktab();
-	LWLockAcquire(locktab_lock(), LW_EXCLUSIVE);
-	s = slot_find(p, true, now, &evicted);
-	if (s->locked_until > now)
-		result = -1;
-	else
-	{
-		if (s->locked_until != 0)
-		{
-			/* A lockout that ended: start counting afresh. */
-			s->locked_until = 0;
-			s->failures = 0;
-		}
-		if (s->failures < INT32_MAX)
-			s->failures++;
-		s->last_at = now;
-		if (s->failures >= totp_max_failures)
-			s->locked_until = now + (TimestampTz) totp_lockout_s * USECS_PER_SEC;
-		result = s->failures;
-	}
-	LWLockRelease(locktab_lock());
-	if (evicted)
-		ereport(WARNING,
-				(errmsg("the TOTP lockout table is full; an entry with failed attempts was dropped"),
-				 errhint("Raise tracechain.totp_lockout_slots.")));
-	return result;
-}
-
-static void
-attempt_forgive(const pg_uuid_t *p)
-{
-	lock_slot  *s;
-	bool		evicted;
-
-	require_locktab();
-	LWLockAcquire(locktab_lock(), LW_EXCLUSIVE);
-	s = slot_find(p, false, 0, &evicted);
-	if (s)
-	{
-		s->failures = 0;
-		s->locked_until = 0;
-	}
-	LWLockRelease(locktab_lock());
-}
-
-PG_FUNCTION_INFO_V1(tc_totp_attempt);
-Datum
-tc_totp_attempt(PG_FUNCTION_ARGS)
-{
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("principal must not be null")));
-	PG_RETURN_INT32(attempt_charge(PG_GETARG_UUID_P(0)));
-}
-
-/* _totp_attempt_ok(principal): the charged attempt succeeded; forgive. */
-PG_FUNCTION_INFO_V1(tc_totp_attempt_ok);
-Datum
-tc_totp_attempt_ok(PG_FUNCTION_ARGS)
-{
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("principal must not be null")));
-	attempt_forgive(PG_GETARG_UUID_P(0));
-	PG_RETURN_VOID();
-}
-
-/* _totp_lock_clear(principal): drop the principal's entry (totp_disable). */
-PG_FUNCTION_INFO_V1(tc_totp_lock_clear);
-Datum
-tc_totp_lock_clear(PG_FUNCTION_ARGS)
-{
-	pg_uuid_t  *p;
-	lock_slot  *s;
-	bool		evicted;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("principal must not be null")));
-	p = PG_GETARG_UUID_P(0);
-	if (locktab == NULL || !tc_shmem_available())
-		PG_RETURN_VOID();
-	LWLockAcquire(locktab_lock(), LW_EXCLUSIVE);
-	s = slot_find(p, false, 0, &evicted);
-	if (s)
-		memset(s, 0, sizeof(*s));
-	LWLockRelease(locktab_lock());
-	PG_RETURN_VOID();
-}
-
-/* _totp_lock_state(principal, OUT failures int, OUT locked_until timestamptz) */
-PG_FUNCTION_INFO_V1(tc_totp_lock_state);
-Datum
-tc_totp_lock_state(PG_FUNCTION_ARGS)
-{
-	pg_uuid_t  *p;
-	TimestampTz now = GetCurrentTimestamp();
-	lock_slot  *s;
-	bool		evicted;
-	int32		failures = 0;
-	TimestampTz until = 0;
-	TupleDesc	tupdesc;
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("principal must not be null")));
-	p = PG_GETARG_UUID_P(0);
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "_totp_lock_state must return a record");
-	require_locktab();
-	LWLockAcquire(locktab_lock(), LW_SHARED);
-	s = slot_find(p, false, now, &evicted);
-	if (s && !(s->locked_until != 0 && s->locked_until <= now))
-	{
-		failures = s->failures;
-		until = s->locked_until;
-	}
-	LWLockRelease(locktab_lock());
-	values[0] = Int32GetDatum(failures);
-	values[1] = TimestampTzGetDatum(until);
-	nulls[1] = until == 0;
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
-}
-
 /* _totp_recovery_new() -> text: one fresh recovery code. */
 PG_FUNCTION_INFO_V1(tc_totp_recovery_new);
 Datum
@@ -1040,7 +785,7 @@ tc_totp_verify(PG_FUNCTION_ARGS)
 	if (!tc_login_throttle("totp", ip, me_text, false))
 		reason = "throttled";
 	/* The lockout: this attempt is charged in shared memory before any HMAC. */
-	else if ((n = attempt_charge(&me)) < 0)
+	else if ((n = tc_totp_attempt_charge(&me)) < 0)
 		reason = "locked";
 	if (reason != NULL)
 	{
@@ -1087,7 +832,7 @@ tc_totp_verify(PG_FUNCTION_ARGS)
 		goto done;
 	}
 
-	attempt_forgive(&me);
+	tc_totp_attempt_forgive(&me);
 	if (have_session)
 		raise_session_aal(fcinfo, srel, sslot, session_id);
 	tc_set_current_aal(2);
@@ -1268,19 +1013,5 @@ tc_totp_init(void)
 							"Time steps before and after the current one in which a TOTP code is accepted.",
 							NULL, &totp_window, 1, 0, 10,
 							PGC_SUSET, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("tracechain.totp_max_failures",
-							"Consecutive failed TOTP attempts after which a factor is locked.",
-							NULL, &totp_max_failures, 5, 1, 1000,
-							PGC_SUSET, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("tracechain.totp_lockout",
-							"How long a TOTP factor stays locked after too many failures.",
-							NULL, &totp_lockout_s, 900, 1, 7 * 86400,
-							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
-	DefineCustomIntVariable("tracechain.totp_lockout_slots",
-							"Principals the shared-memory TOTP lockout table can track at once.",
-							NULL, &totp_lockout_slots, 4096, LOCK_PROBES, 1024 * 1024,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	locktab_lock_index = tc_shmem_register("totp lockout",
-										   offsetof(lock_table, slots) + sizeof(lock_slot) * (Size) totp_lockout_slots,
-										   1, locktab_init, (void **) &locktab);
+	tc_totp_lockout_init();
 }

@@ -86,23 +86,7 @@ LANGUAGE C IMMUTABLE AS 'MODULE_PATHNAME', 'tc_totp_uri';
 COMMENT ON FUNCTION _totp_uri(text, text, text, text, int, int) IS
 'Internal: the otpauth:// key URI (Google Authenticator format, as otplib builds it)';
 
-CREATE FUNCTION _totp_attempt(principal uuid) RETURNS int
-LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'tc_totp_attempt';
-COMMENT ON FUNCTION _totp_attempt(uuid) IS
-'Internal: charge one attempt in shared memory before checking; -1 when locked, else the consecutive failures counting this one';
-
-CREATE FUNCTION _totp_attempt_ok(principal uuid) RETURNS void
-LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'tc_totp_attempt_ok';
-COMMENT ON FUNCTION _totp_attempt_ok(uuid) IS 'Internal: the charged attempt succeeded; reset the failure count';
-
-CREATE FUNCTION _totp_lock_clear(principal uuid) RETURNS void
-LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'tc_totp_lock_clear';
-COMMENT ON FUNCTION _totp_lock_clear(uuid) IS 'Internal: forget the principal''s lockout entry';
-
-CREATE FUNCTION _totp_lock_state(principal uuid, OUT failures int, OUT locked_until timestamptz)
-RETURNS record
-LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'tc_totp_lock_state';
-COMMENT ON FUNCTION _totp_lock_state(uuid) IS 'Internal: consecutive failures and the end of a current lockout';
+-- _totp_attempt, _totp_attempt_ok, _totp_lock_clear, _totp_lock_state: totp_lockout.sql
 
 CREATE FUNCTION _totp_recovery_new() RETURNS text
 LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'tc_totp_recovery_new';
@@ -354,6 +338,7 @@ BEGIN
   DELETE FROM totp_recovery_codes r WHERE r.principal = totp_disable.principal;
   GET DIAGNOSTICS v_codes = ROW_COUNT;
   PERFORM _totp_lock_clear(principal);
+  DELETE FROM totp_lockouts l WHERE l.principal = totp_disable.principal;
   PERFORM _audit_append('security', 'totp.disable', 'principal:' || principal,
                         jsonb_build_object('factor', v_factor > 0, 'pending', v_pending > 0,
                                            'recovery_codes', v_codes),
