@@ -147,7 +147,7 @@ printf '%-52s %12s   ratio %s (goal >= 0.5)\n' "totp_code via SQL" "$SQL_CODE/s"
 printf '%-52s %12s   ratio %s (goal >= 0.5)\n' "totp_check via SQL (check inside totp_verify)" "$SQL_CHECK/s" "$(ratio "$SQL_CHECK" "$C_VALIDATE")"
 for c in 1 8; do
   printf '%-52s %12s\n' "pgbench plain single-row UPDATE, $c client(s)" "${U[$c]} tps"
-  printf '%-52s %12s   ratio %s vs UPDATE (floor of any design)\n' "pgbench its 3 row writes alone, plain SQL, $c client(s)" "${W[$c]} tps" "$(ratio "${W[$c]}" "${U[$c]}")"
+  printf '%-52s %12s   ratio %s vs UPDATE (floor: the rows it must write)\n' "pgbench its 3 row writes alone, plain SQL, $c client(s)" "${W[$c]} tps" "$(ratio "${W[$c]}" "${U[$c]}")"
   printf '%-52s %12s   ratio %s vs UPDATE (goal >= 0.8)\n' "pgbench totp_verify end to end, $c client(s)" "${V[$c]} tps" "$(ratio "${V[$c]}" "${U[$c]}")"
 done
 printf '%-52s %12s\n' "speakeasy totp.verify, Node, 1 thread" "$NODE/s"
