@@ -36,6 +36,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/bufmgr.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -51,12 +52,12 @@
 #include "utils/timestamp.h"
 
 #include "audit.h"
+#include "direct.h"
 #include "principal.h"
 #include "worker.h"
 
 #define SEAL_BATCH 5000
 
-static bool sealing = false;
 static int	seal_max_per_run = 100000;
 static int	digest_interval_s = 60;
 
@@ -156,6 +157,94 @@ tc_audit_enqueue_sql(PG_FUNCTION_ARGS)
 
 /* ---- the sealer ---- */
 
+typedef struct pending_ref
+{
+	int64		id;
+	ItemPointerData tid;
+} pending_ref;
+
+static int
+pending_ref_cmp(const void *a, const void *b)
+{
+	int64		x = ((const pending_ref *) a)->id;
+	int64		y = ((const pending_ref *) b)->id;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The rows of audit_pending that `snap` sees, sorted by id (*n of them; with
+ * `any_only`, stop at the first).  One pass over the heap with no executor:
+ * the table has no index, and a sort node over the whole table would spill
+ * to disk for every batch of a large backlog.
+ */
+static pending_ref *
+pending_scan(Relation rel, Snapshot snap, bool any_only, int64 *n)
+{
+	TableScanDesc scan = table_beginscan_strat(rel, snap, 0, NULL, true, false);
+	TupleDesc	desc = RelationGetDescr(rel);
+	Size		cap = 1024;
+	pending_ref *refs = palloc(sizeof(pending_ref) * cap);
+	HeapTuple	tup;
+
+	*n = 0;
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		Datum		id = heap_getattr(tup, 1, desc, &isnull);
+
+		if (isnull)
+			elog(ERROR, "tracechain.audit_pending has a row without an id");
+		if ((Size) *n == cap)
+		{
+			cap *= 2;
+			refs = repalloc_huge(refs, sizeof(pending_ref) * cap);
+		}
+		refs[*n].id = DatumGetInt64(id);
+		refs[*n].tid = tup->t_self;
+		(*n)++;
+		if (any_only)
+			break;
+	}
+	table_endscan(scan);
+	if (*n > 1)
+		qsort(refs, (size_t) *n, sizeof(pending_ref), pending_ref_cmp);
+	return refs;
+}
+
+/* The pending row at `tid` as an audit row (allocated in the current context). */
+static void
+pending_row(Relation rel, Snapshot snap, const ItemPointerData *tid, tc_audit_row *row)
+{
+	HeapTupleData tuple;
+	Buffer		buf;
+	Datum		v[9];
+	bool		isnull[9];
+
+	tuple.t_self = *tid;
+	if (!heap_fetch(rel, snap, &tuple, &buf, false))
+		elog(ERROR, "a pending audit row vanished under the chain lock");
+	heap_deform_tuple(&tuple, RelationGetDescr(rel), v, isnull);
+	/* copies: the buffer is released before the row is used */
+	row->at = DatumGetTimestampTz(v[1]);
+	row->type = TextDatumGetCString(v[2]);
+	if (isnull[3])
+		row->actor = NULL;
+	else
+	{
+		pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+
+		memcpy(u, DatumGetUUIDP(v[3]), sizeof(pg_uuid_t));
+		row->actor = u;
+	}
+	row->db_user = pstrdup(NameStr(*DatumGetName(v[4])));
+	row->action = TextDatumGetCString(v[5]);
+	row->resource = isnull[6] ? NULL : TextDatumGetCString(v[6]);
+	row->details = DatumGetJsonbPCopy(v[7]);
+	row->ip = isnull[8] ? NULL : DatumGetCString(DirectFunctionCall1(inet_out, v[8]));
+	ReleaseBuffer(buf);
+}
+
 /*
  * Move up to `max_rows` committed pending rows into the chain, in one
  * transaction (the caller's).  Returns how many were sealed.
@@ -164,85 +253,62 @@ static int64
 seal_batch(int max_rows)
 {
 	tc_chain	chain;
-	int			rc;
-	volatile int64 n = 0;
-	Datum	   *ids;
-	ArrayType  *arr;
-	Oid			argtypes[1] = {TIDARRAYOID};
-	Datum		args[1];
+	Relation	rel;
+	Snapshot	snap;
+	pending_ref *refs;
+	int64		n;
+	MemoryContext rowcxt,
+				old;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	/* Cheap test first: nothing pending, no lock. */
-	rc = SPI_execute("SELECT 1 FROM tracechain.audit_pending LIMIT 1", true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed == 0)
+	rel = tc_direct_open("audit_pending", RowExclusiveLock);
+	if (RelationGetDescr(rel)->natts != 9)
+		elog(ERROR, "tracechain.audit_pending has an unexpected shape");
+	/* Cheap test first: nothing pending, no chain lock. */
+	refs = pending_scan(rel, GetActiveSnapshot(), true, &n);
+	pfree(refs);
+	if (n == 0)
 	{
-		SPI_finish();
+		table_close(rel, NoLock);
 		return 0;
 	}
 	tc_chain_open(&chain);
 	/*
-	 * After the lock: this statement takes a fresh snapshot (read_only =
-	 * false, READ COMMITTED), so it sees every row committed so far and none
-	 * that another sealer already moved.
+	 * After the lock, a fresh snapshot: it sees every row committed so far
+	 * and none that another sealer already moved.
 	 */
-	rc = SPI_execute_with_args("SELECT ctid, at, type, actor, db_user, action, resource, details, ip "
-							   "FROM tracechain.audit_pending ORDER BY id LIMIT $1",
-							   1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(max_rows)}, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read audit_pending");
-	if (SPI_processed == 0)
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	refs = pending_scan(rel, snap, false, &n);
+	n = Min(n, max_rows);
+	if (n > 0)
 	{
-		SPI_finish();
-		return 0;
-	}
-	{
-		SPITupleTable *tt = SPI_tuptable;
-		uint64		count = SPI_processed;
-
+		rowcxt = AllocSetContextCreate(CurrentMemoryContext, "tracechain seal row", ALLOCSET_DEFAULT_SIZES);
 		tc_chain_begin_direct(&chain);
-		ids = palloc(sizeof(Datum) * count);
-		for (uint64 i = 0; i < count; i++)
+		for (int64 i = 0; i < n; i++)
 		{
-			HeapTuple	t = tt->vals[i];
-			TupleDesc	d = tt->tupdesc;
-			bool		isnull;
 			tc_audit_row row;
-			Datum		x;
 
-			ids[i] = SPI_getbinval(t, d, 1, &isnull);
-			row.at = DatumGetTimestampTz(SPI_getbinval(t, d, 2, &isnull));
-			row.type = TextDatumGetCString(SPI_getbinval(t, d, 3, &isnull));
-			x = SPI_getbinval(t, d, 4, &isnull);
-			row.actor = isnull ? NULL : DatumGetUUIDP(x);
-			row.db_user = NameStr(*DatumGetName(SPI_getbinval(t, d, 5, &isnull)));
-			row.action = TextDatumGetCString(SPI_getbinval(t, d, 6, &isnull));
-			x = SPI_getbinval(t, d, 7, &isnull);
-			row.resource = isnull ? NULL : TextDatumGetCString(x);
-			row.details = DatumGetJsonbP(SPI_getbinval(t, d, 8, &isnull));
-			x = SPI_getbinval(t, d, 9, &isnull);
-			row.ip = isnull ? NULL : DatumGetCString(DirectFunctionCall1(inet_out, x));
+			CHECK_FOR_INTERRUPTS();
+			old = MemoryContextSwitchTo(rowcxt);
+			pending_row(rel, snap, &refs[i].tid, &row);
 			tc_chain_append(&chain, &row);
-			n++;
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(rowcxt);
 		}
 		tc_chain_end_direct(&chain);
-		arr = construct_array(ids, (int) count, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT);
+		MemoryContextDelete(rowcxt);
+		/*
+		 * Out of audit_pending in the same transaction.  Straight from the
+		 * heap: the guard trigger on audit_pending refuses every DELETE,
+		 * which only this code path, under the chain lock, may do.
+		 */
+		for (int64 i = 0; i < n; i++)
+			simple_heap_delete(rel, &refs[i].tid);
+		/* the next batch of this transaction must not see them */
+		CommandCounterIncrement();
 	}
-	args[0] = PointerGetDatum(arr);
-	sealing = true;
-	PG_TRY();
-	{
-		rc = SPI_execute_with_args("DELETE FROM tracechain.audit_pending WHERE ctid = ANY ($1)",
-								   1, argtypes, args, NULL, false, 0);
-	}
-	PG_FINALLY();
-	{
-		sealing = false;
-	}
-	PG_END_TRY();
-	if (rc != SPI_OK_DELETE || SPI_processed != (uint64) n)
-		elog(ERROR, "could not remove sealed rows from audit_pending (rc %d, %llu of %lld rows)", rc, (unsigned long long) SPI_processed, (long long) n);
-	SPI_finish();
+	UnregisterSnapshot(snap);
+	pfree(refs);
+	table_close(rel, NoLock);
 	return n;
 }
 
@@ -291,17 +357,16 @@ tc_audit_seal_job(void)
 	}
 }
 
-/* BEFORE UPDATE/DELETE/TRUNCATE on audit_pending: only the sealer removes rows. */
+/*
+ * BEFORE UPDATE/DELETE/TRUNCATE on audit_pending: refused.  Only the sealer
+ * removes rows, from the heap directly (seal_batch), which fires no trigger.
+ */
 PG_FUNCTION_INFO_V1(tc_audit_pending_guard);
 Datum
 tc_audit_pending_guard(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = (TriggerData *) fcinfo->context;
-
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "tc_audit_pending_guard: not called as a trigger");
-	if (sealing && TRIGGER_FIRED_BY_DELETE(td->tg_event))
-		return PointerGetDatum(td->tg_trigtuple);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("tracechain.audit_pending is append-only"),
