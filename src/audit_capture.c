@@ -26,11 +26,14 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -64,6 +67,116 @@ typedef struct capture_ctx
 	MemoryContext cxt;			/* the trigger call's */
 	MemoryContext rowcxt;
 } capture_ctx;
+
+/*
+ * What a statement's capture needs of its table besides the tuples, kept
+ * per backend: the quoted name and the primary key's columns.  Dropped by
+ * any relcache invalidation of the table (rename, new key) and by any change
+ * to a schema (a renamed schema renames its tables).
+ */
+typedef struct rel_info
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	char	   *relname;
+	int			nkey;
+	AttrNumber *key;
+} rel_info;
+
+static HTAB *rel_infos = NULL;
+static MemoryContext rel_info_cxt = NULL;
+static uint64 rel_info_invals = 0;
+
+static void
+rel_info_inval_all(void)
+{
+	HASH_SEQ_STATUS st;
+	rel_info   *e;
+
+	rel_info_invals++;
+	hash_seq_init(&st, rel_infos);
+	while ((e = hash_seq_search(&st)) != NULL)
+		e->valid = false;
+}
+
+static void
+rel_info_relcache_cb(Datum arg, Oid relid)
+{
+	rel_info   *e;
+
+	if (rel_infos == NULL)
+		return;
+	if (!OidIsValid(relid))
+		rel_info_inval_all();
+	else if ((e = hash_search(rel_infos, &relid, HASH_FIND, NULL)) != NULL)
+	{
+		e->valid = false;
+		rel_info_invals++;
+	}
+}
+
+static void
+rel_info_namespace_cb(Datum arg, int cacheid, uint32 hashvalue)
+{
+	if (rel_infos != NULL)
+		rel_info_inval_all();
+}
+
+static rel_info *
+rel_info_get(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	rel_info   *e;
+	bool		found;
+	Oid			pk;
+	MemoryContext old;
+	uint64		invals;
+
+	if (rel_infos == NULL)
+	{
+		HASHCTL		ctl;
+
+		rel_info_cxt = AllocSetContextCreate(CacheMemoryContext, "tracechain capture relations", ALLOCSET_SMALL_SIZES);
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(rel_info);
+		ctl.hcxt = rel_info_cxt;
+		rel_infos = hash_create("tracechain capture relations", 32, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(rel_info_relcache_cb, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, rel_info_namespace_cb, (Datum) 0);
+	}
+	e = hash_search(rel_infos, &relid, HASH_ENTER, &found);
+	if (found && e->valid)
+		return e;
+	if (found)
+	{
+		pfree(e->relname);
+		if (e->key)
+			pfree(e->key);
+	}
+	e->valid = false;
+	e->relname = NULL;
+	e->key = NULL;
+	e->nkey = 0;
+	invals = rel_info_invals;
+	old = MemoryContextSwitchTo(rel_info_cxt);
+	e->relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+											RelationGetRelationName(rel));
+	pk = RelationGetPrimaryKeyIndex(rel);
+	if (OidIsValid(pk))
+	{
+		Relation	idx = index_open(pk, AccessShareLock);
+
+		e->nkey = idx->rd_index->indnkeyatts;
+		e->key = palloc(sizeof(AttrNumber) * Max(e->nkey, 1));
+		for (int i = 0; i < e->nkey; i++)
+			e->key[i] = idx->rd_index->indkey.values[i];
+		index_close(idx, AccessShareLock);
+	}
+	MemoryContextSwitchTo(old);
+	/* an invalidation while building (index_open reads them) makes the next call rebuild */
+	e->valid = invals == rel_info_invals;
+	return e;
+}
 
 static bool
 values_equal(Datum a, Datum b, Form_pg_attribute att)
@@ -291,7 +404,7 @@ tc_audit_capture(PG_FUNCTION_ARGS)
 	capture_ctx c;
 	TupleTableSlot *oslot = NULL,
 			   *nslot = NULL;
-	Oid			pk;
+	rel_info   *info;
 	MemoryContext old;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
@@ -300,8 +413,6 @@ tc_audit_capture(PG_FUNCTION_ARGS)
 	memset(&c, 0, sizeof(c));
 	c.rel = td->tg_relation;
 	c.desc = RelationGetDescr(c.rel);
-	c.relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(c.rel)),
-										   RelationGetRelationName(c.rel));
 	c.xid = GetTopTransactionId();
 	c.actor = tc_current_principal();
 	c.db_user = GetUserNameFromId(GetSessionUserId(), false);
@@ -311,17 +422,13 @@ tc_audit_capture(PG_FUNCTION_ARGS)
 		if (!TupleDescAttr(c.desc, i)->attisdropped)
 			c.all[c.nall++] = i + 1;
 	c.conv = palloc0(sizeof(col_conv) * Max(c.desc->natts, 1));
-	pk = RelationGetPrimaryKeyIndex(c.rel);
-	if (OidIsValid(pk))
-	{
-		Relation	idx = index_open(pk, AccessShareLock);
-
-		c.nkey = idx->rd_index->indnkeyatts;
-		c.key = palloc(sizeof(AttrNumber) * Max(c.nkey, 1));
-		for (int i = 0; i < c.nkey; i++)
-			c.key[i] = idx->rd_index->indkey.values[i];
-		index_close(idx, AccessShareLock);
-	}
+	/* copies: code run while capturing (a type's output function) could rebuild the entry */
+	info = rel_info_get(c.rel);
+	c.relname = pstrdup(info->relname);
+	c.nkey = info->nkey;
+	c.key = palloc(sizeof(AttrNumber) * Max(c.nkey, 1));
+	if (c.nkey > 0)
+		memcpy(c.key, info->key, sizeof(AttrNumber) * c.nkey);
 	c.cxt = CurrentMemoryContext;
 	c.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "tracechain capture", ALLOCSET_DEFAULT_SIZES);
 	tc_pending_open(&c.pending);

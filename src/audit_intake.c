@@ -45,6 +45,7 @@
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -73,24 +74,45 @@ static int	digest_interval_s = 60;
  * privilege of the writer, who has none on tracechain's tables.  A capture
  * trigger opens the table once for all the rows of its statement.
  */
+/* audit_pending's oid and identity sequence; forgotten on any invalidation of it. */
+static Oid	pending_relid = InvalidOid;
+static Oid	pending_seq = InvalidOid;
+
+static void
+pending_relcache_cb(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == pending_relid)
+		pending_relid = InvalidOid;
+}
+
 void
 tc_pending_open(tc_pending *p)
 {
-	static Oid	cached_relid = InvalidOid;
-	static Oid	cached_seq = InvalidOid;
-	Oid			relid = get_relname_relid("audit_pending", get_namespace_oid("tracechain", false));
+	static bool registered = false;
 
-	if (!OidIsValid(relid))
-		elog(ERROR, "tracechain.audit_pending does not exist");
-	if (relid != cached_relid)
+	if (!registered)
 	{
-		cached_seq = getIdentitySequence(relid, 1, false);
-		cached_relid = relid;
+		CacheRegisterRelcacheCallback(pending_relcache_cb, (Datum) 0);
+		registered = true;
 	}
-	p->seq = cached_seq;
-	p->rel = table_open(relid, RowExclusiveLock);
-	if (RelationGetDescr(p->rel)->natts != 9 || RelationGetIndexList(p->rel) != NIL)
-		elog(ERROR, "tracechain.audit_pending has an unexpected shape");
+	if (!OidIsValid(pending_relid))
+	{
+		Oid			relid = get_relname_relid("audit_pending", get_namespace_oid("tracechain", false));
+		Relation	rel;
+		bool		ok;
+
+		if (!OidIsValid(relid))
+			elog(ERROR, "tracechain.audit_pending does not exist");
+		rel = table_open(relid, RowExclusiveLock);
+		ok = RelationGetDescr(rel)->natts == 9 && RelationGetIndexList(rel) == NIL;
+		table_close(rel, NoLock);
+		if (!ok)
+			elog(ERROR, "tracechain.audit_pending has an unexpected shape");
+		pending_seq = getIdentitySequence(relid, 1, false);
+		pending_relid = relid;
+	}
+	p->seq = pending_seq;
+	p->rel = table_open(pending_relid, RowExclusiveLock);
 	p->session_user = NULL;
 }
 
