@@ -50,6 +50,8 @@ parse() {  # name logfile
       for c in 1 8; do
         a=$(grep "pgbench totp_verify end to end, $c client" "$f" | sed -E 's/.*client\(s\) +([0-9.]+) tps.*/\1/')
         b=$(grep "pgbench plain single-row UPDATE, $c client" "$f" | sed -E 's/.*client\(s\) +([0-9.]+) tps.*/\1/')
+        w=$(grep "pgbench its 3 row writes alone, plain SQL, $c client" "$f" | sed -E 's/.*client\(s\) +([0-9.]+) tps.*/\1/')
+        [ -n "$w" ] && row "floor: its 3 row writes in plain SQL, $c client(s) (tps) vs UPDATE" "$w" "$b" "$(ratio "$w" "$b")" "-"
         [ -n "$a" ] && row "totp_verify end to end, $c client(s) (tps) vs UPDATE" "$a" "$b" "$(ratio "$a" "$b")" ">= 0.8"
       done
       a=$(grep "pgbench totp_verify end to end, 1 client" "$f" | sed -E 's/.*client\(s\) +([0-9.]+) tps.*/\1/')
@@ -77,8 +79,12 @@ parse() {  # name logfile
         [ -n "$a" ] && row "siwe_login/s vs plain 4-row tx/s, $c client(s)" "$a" "$b" "$(ratio "$a" "$b")" "-"
       done ;;
     rbac)
-      a=$(grep '^RLS policy, cached InitPlans:' "$f" | sed 's/.*://' | num); b=$(grep '^RLS off' "$f" | sed 's/.*://' | num)
+      a=$(grep '^RLS policy, cached InitPlans:' "$f" | sed 's/.*://' | num); b=$(grep '^RLS off (BYPASSRLS):' "$f" | sed 's/.*://' | num)
       row "count(*) 1M products via RLS ms vs RLS off (slowdown)" "${a:-?}" "${b:-?}" "$(ratio "$a" "$b")" "<= 1.3"
+      c=$(grep '^RLS off, WHERE id > 0:' "$f" | sed 's/.*://' | num)
+      row "floor: RLS off, count(*) WHERE id > 0, ms vs RLS off (slowdown)" "${c:-?}" "${b:-?}" "$(ratio "${c:-0}" "$b")" "-"
+      c=$(grep '^RLS off, the row test in SQL:' "$f" | sed 's/.*://' | num)
+      row "floor: RLS off, the policy's row test as plain SQL, ms vs RLS off" "${c:-?}" "${b:-?}" "$(ratio "${c:-0}" "$b")" "-"
       b=$(grep '^naive policy' "$f" | sed 's/.*://' | num)
       row "naive PL/pgSQL policy ms vs RLS (speedup)" "${a:-?}" "${b:-?}" "$(ratio "$b" "$a")" ">= 10" ;;
     incident)
