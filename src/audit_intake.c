@@ -404,7 +404,13 @@ pending_vacuum(void)
 	PortalContext = portal;
 	PG_TRY();
 	{
-		vacuum(list_make1(makeVacuumRelation(NULL, relid, NIL)), &params, NULL, true);
+		List	   *rels;
+		MemoryContext old = MemoryContextSwitchTo(portal);
+
+		/* the target list must outlive the transactions vacuum() commits: in portal, not ours */
+		rels = list_make1(makeVacuumRelation(NULL, relid, NIL));
+		MemoryContextSwitchTo(old);
+		vacuum(rels, &params, NULL, true);
 	}
 	PG_FINALLY();
 	{
