@@ -81,6 +81,7 @@ typedef struct rel_info
 	char	   *relname;
 	int			nkey;
 	AttrNumber *key;
+	bool		protected;		/* has a tracechain_protect_ trigger (encrypted columns) */
 } rel_info;
 
 static HTAB *rel_infos = NULL;
@@ -173,6 +174,10 @@ rel_info_get(Relation rel)
 		index_close(idx, AccessShareLock);
 	}
 	MemoryContextSwitchTo(old);
+	e->protected = false;
+	for (int i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers; i++)
+		if (strncmp(rel->trigdesc->triggers[i].tgname, "tracechain_protect_", 19) == 0)
+			e->protected = true;
 	/* an invalidation while building (index_open reads them) makes the next call rebuild */
 	e->valid = invals == rel_info_invals;
 	return e;
@@ -369,23 +374,18 @@ capture_emit(capture_ctx *c, const char *op, TupleTableSlot *oldslot, TupleTable
  * literals, in an append-only log, for ever.
  */
 static bool
-record_statement(TriggerData *td)
+record_statement(TriggerData *td, const rel_info *info)
 {
-	TriggerDesc *trigdesc = td->tg_relation->trigdesc;
-
 	if (td->tg_trigger->tgnargs > 0 && strcmp(td->tg_trigger->tgargs[0], "nostatement") == 0)
 		return false;
-	for (int i = 0; trigdesc && i < trigdesc->numtriggers; i++)
-		if (strncmp(trigdesc->triggers[i].tgname, "tracechain_protect_", 19) == 0)
-			return false;
-	return true;
+	return !info->protected;
 }
 
 /* The statement text, clipped to STATEMENT_MAX bytes on a character boundary. */
 static const char *
-statement_text(TriggerData *td)
+statement_text(TriggerData *td, const rel_info *info)
 {
-	if (!debug_query_string || !record_statement(td))
+	if (!debug_query_string || !record_statement(td, info))
 		return NULL;
 	return pnstrdup(debug_query_string,
 					pg_mbcliplen(debug_query_string, (int) strlen(debug_query_string), STATEMENT_MAX));
@@ -416,7 +416,6 @@ tc_audit_capture(PG_FUNCTION_ARGS)
 	c.xid = GetTopTransactionId();
 	c.actor = tc_current_principal();
 	c.db_user = GetUserNameFromId(GetSessionUserId(), false);
-	c.statement = statement_text(td);
 	c.all = palloc(sizeof(AttrNumber) * Max(c.desc->natts, 1));
 	for (int i = 0; i < c.desc->natts; i++)
 		if (!TupleDescAttr(c.desc, i)->attisdropped)
@@ -426,6 +425,7 @@ tc_audit_capture(PG_FUNCTION_ARGS)
 	info = rel_info_get(c.rel);
 	c.relname = pstrdup(info->relname);
 	c.nkey = info->nkey;
+	c.statement = statement_text(td, info);
 	c.key = palloc(sizeof(AttrNumber) * Max(c.nkey, 1));
 	if (c.nkey > 0)
 		memcpy(c.key, info->key, sizeof(AttrNumber) * c.nkey);

@@ -55,7 +55,6 @@
 #include "utils/timestamp.h"
 
 #include "audit.h"
-#include "direct.h"
 #include "principal.h"
 #include "worker.h"
 
@@ -85,8 +84,12 @@ pending_relcache_cb(Datum arg, Oid relid)
 		pending_relid = InvalidOid;
 }
 
-void
-tc_pending_open(tc_pending *p)
+/*
+ * audit_pending's oid, its shape checked (9 columns, no index: nothing that
+ * the direct inserts and deletes here would skip), once until it changes.
+ */
+static Oid
+pending_relid_get(void)
 {
 	static bool registered = false;
 
@@ -111,8 +114,16 @@ tc_pending_open(tc_pending *p)
 		pending_seq = getIdentitySequence(relid, 1, false);
 		pending_relid = relid;
 	}
+	return pending_relid;
+}
+
+void
+tc_pending_open(tc_pending *p)
+{
+	Oid			relid = pending_relid_get();
+
 	p->seq = pending_seq;
-	p->rel = table_open(pending_relid, RowExclusiveLock);
+	p->rel = table_open(relid, RowExclusiveLock);
 	p->session_user = NULL;
 }
 
@@ -285,9 +296,7 @@ seal_batch(int max_rows)
 	MemoryContext rowcxt,
 				old;
 
-	rel = tc_direct_open("audit_pending", RowExclusiveLock);
-	if (RelationGetDescr(rel)->natts != 9)
-		elog(ERROR, "tracechain.audit_pending has an unexpected shape");
+	rel = table_open(pending_relid_get(), RowExclusiveLock);
 	/* Cheap test first: nothing pending, no chain lock. */
 	refs = pending_scan(rel, GetActiveSnapshot(), true, &n);
 	pfree(refs);

@@ -83,7 +83,12 @@ typedef struct lock_copy
 	uint32		version;
 	int32		failures;
 	TimestampTz locked_until;
-	bool		write;			/* a row to write (else one to delete, if any) */
+	enum
+	{
+		COPY_WRITE,				/* upsert its row */
+		COPY_DELETE,			/* it holds nothing: delete its row */
+		COPY_MARK_ONLY			/* it holds nothing and has no row: only the mark to clear */
+	}			action;
 } lock_copy;
 
 static lock_table *locktab = NULL;
@@ -201,6 +206,16 @@ slot_find(const pg_uuid_t *p, bool create, TimestampTz now, bool *evicted, bool 
 	return victim;
 }
 
+/* The principal's slot, or NULL (caller holds the table's lock). */
+static lock_slot *
+slot_lookup(const pg_uuid_t *p)
+{
+	bool		evicted,
+				created;
+
+	return slot_find(p, false, 0, &evicted, &created);
+}
+
 /* The principal's row in totp_lockouts, if any (under the active snapshot). */
 static bool
 seed_fetch(const pg_uuid_t *p, int32 *failures, TimestampTz *until)
@@ -240,7 +255,7 @@ tc_totp_attempt_charge(const pg_uuid_t *p)
 	require_locktab();
 	/* A new entry starts from the durable copy, read before taking the lock exclusively. */
 	LWLockAcquire(locktab_lock(), LW_SHARED);
-	need_seed = slot_find(p, false, 0, &evicted, &created) == NULL && locktab->table_rows != 0;
+	need_seed = slot_lookup(p) == NULL && locktab->table_rows != 0;
 	LWLockRelease(locktab_lock());
 	if (need_seed)
 		seeded = seed_fetch(p, &seed_failures, &seed_until);
@@ -284,12 +299,10 @@ void
 tc_totp_attempt_forgive(const pg_uuid_t *p)
 {
 	lock_slot  *s;
-	bool		evicted,
-				created;
 
 	require_locktab();
 	LWLockAcquire(locktab_lock(), LW_EXCLUSIVE);
-	s = slot_find(p, false, 0, &evicted, &created);
+	s = slot_lookup(p);
 	if (s && (s->failures != 0 || s->locked_until != 0))
 	{
 		s->failures = 0;
@@ -340,8 +353,6 @@ tc_totp_lock_clear(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *p;
 	lock_slot  *s;
-	bool		evicted,
-				created;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("principal must not be null")));
@@ -349,7 +360,7 @@ tc_totp_lock_clear(PG_FUNCTION_ARGS)
 	if (locktab == NULL || !tc_shmem_available())
 		PG_RETURN_VOID();
 	LWLockAcquire(locktab_lock(), LW_EXCLUSIVE);
-	s = slot_find(p, false, 0, &evicted, &created);
+	s = slot_lookup(p);
 	if (s)
 	{
 		memset(s, 0, sizeof(*s));
@@ -367,9 +378,7 @@ tc_totp_lock_state(PG_FUNCTION_ARGS)
 	pg_uuid_t  *p;
 	TimestampTz now = GetCurrentTimestamp();
 	lock_slot  *s;
-	bool		evicted,
-				created,
-				need_seed;
+	bool		need_seed;
 	int32		failures = 0;
 	TimestampTz until = 0;
 	TupleDesc	tupdesc;
@@ -383,7 +392,7 @@ tc_totp_lock_state(PG_FUNCTION_ARGS)
 		elog(ERROR, "_totp_lock_state must return a record");
 	require_locktab();
 	LWLockAcquire(locktab_lock(), LW_SHARED);
-	s = slot_find(p, false, now, &evicted, &created);
+	s = slot_lookup(p);
 	if (s && !lock_ended(s, now))
 	{
 		failures = s->failures;
@@ -430,10 +439,12 @@ copy_dirty(int *n, uint64 *changes, TimestampTz now, bool all_rows)
 		c->version = s->version;
 		c->failures = s->failures;
 		c->locked_until = s->locked_until;
-		c->write = s->failures > 0 && !lock_ended(s, now);
-		/* nothing to write and no row to delete: only the mark to clear */
-		if (!c->write && !s->persisted && !all_rows)
-			c->failures = -1;
+		if (s->failures > 0 && !lock_ended(s, now))
+			c->action = COPY_WRITE;
+		else if (s->persisted || all_rows)
+			c->action = COPY_DELETE;
+		else
+			c->action = COPY_MARK_ONLY;
 	}
 	LWLockRelease(locktab_lock());
 	return out;
@@ -456,10 +467,10 @@ write_copies(lock_copy *c, int n)
 		char		nulls[3] = {' ', ' ', ' '};
 		int			rc;
 
-		if (c[i].failures < 0)
+		if (c[i].action == COPY_MARK_ONLY)
 			continue;
 		args[0] = UUIDPGetDatum(&c[i].principal);
-		if (c[i].write)
+		if (c[i].action == COPY_WRITE)
 		{
 			args[1] = Int32GetDatum(c[i].failures);
 			args[2] = TimestampTzGetDatum(c[i].locked_until);
@@ -495,24 +506,36 @@ write_copies(lock_copy *c, int n)
 	return rows;
 }
 
-/* After commit: clear the marks of entries that did not change meanwhile. */
+/*
+ * After write_copies, under the lock.  Committed (the worker's own
+ * transaction): clear the marks of entries that did not change meanwhile
+ * and note the rows counted.  Not committed (_totp_lockout_sync, in the
+ * caller's transaction): leave the marks, so the worker writes them again,
+ * but count as having a row whatever was written, since it may commit; and
+ * make every new entry look its row up until the worker counts again.
+ */
 static void
-mark_written(lock_copy *c, int n, int64 rows)
+mark_copies(lock_copy *c, int n, bool committed, int64 rows)
 {
 	LWLockAcquire(locktab_lock(), LW_EXCLUSIVE);
 	for (int i = 0; i < n; i++)
 	{
-		bool		evicted,
-					created;
-		lock_slot  *s = slot_find(&c[i].principal, false, 0, &evicted, &created);
+		lock_slot  *s = slot_lookup(&c[i].principal);
 
-		if (s != NULL && s->version == c[i].version)
+		if (s == NULL)
+			continue;
+		if (!committed)
+		{
+			if (c[i].action == COPY_WRITE)
+				s->persisted = true;
+		}
+		else if (s->version == c[i].version)
 		{
 			s->dirty = false;
-			s->persisted = c[i].write;
+			s->persisted = c[i].action == COPY_WRITE;
 		}
 	}
-	locktab->table_rows = rows;
+	locktab->table_rows = committed ? rows : -1;
 	LWLockRelease(locktab_lock());
 }
 
@@ -531,12 +554,14 @@ tc_totp_lockout_job(void)
 
 	if (locktab == NULL || RecoveryInProgress())
 		return;
-	c = copy_dirty(&n, &changes, now, false);
-	/* Nothing changed and the rows were counted: purge ended locks once a minute. */
-	if (counted && changes == last_changes && n == 0 &&
-		!TimestampDifferenceExceeds(last_run, now, 60 * 1000))
+	/* Nothing changed since the last write and the rows were counted: purge ended locks once a minute. */
+	LWLockAcquire(locktab_lock(), LW_SHARED);
+	changes = locktab->changes;
+	LWLockRelease(locktab_lock());
+	if (counted && changes == last_changes && !TimestampDifferenceExceeds(last_run, now, 60 * 1000))
 		return;
 	last_run = now;
+	c = copy_dirty(&n, &changes, now, false);
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -545,7 +570,7 @@ tc_totp_lockout_job(void)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(jobcxt);
-	mark_written(c, n, rows);
+	mark_copies(c, n, true, rows);
 	last_changes = changes;
 	counted = true;
 	pgstat_report_activity(STATE_IDLE, NULL);
@@ -553,10 +578,7 @@ tc_totp_lockout_job(void)
 
 /*
  * _totp_lockout_sync(): the worker's job now, in the caller's transaction
- * (tests, administrators).  Leaves the entries marked changed (the worker
- * writes the same rows again, idempotently, after its own commit) but marks
- * what it wrote as having a row, since it may commit; and makes every new
- * entry look its row up until the worker has counted the rows again.
+ * (tests, administrators); see mark_copies for what it leaves marked.
  */
 PG_FUNCTION_INFO_V1(tc_totp_lockout_sync);
 Datum
@@ -570,18 +592,7 @@ tc_totp_lockout_sync(PG_FUNCTION_ARGS)
 	require_locktab();
 	c = copy_dirty(&n, &changes, GetCurrentTimestamp(), true);
 	rows = write_copies(c, n);
-	LWLockAcquire(locktab_lock(), LW_EXCLUSIVE);
-	for (int i = 0; i < n; i++)
-	{
-		bool		evicted,
-					created;
-		lock_slot  *s = slot_find(&c[i].principal, false, 0, &evicted, &created);
-
-		if (s != NULL && c[i].write)
-			s->persisted = true;
-	}
-	locktab->table_rows = -1;
-	LWLockRelease(locktab_lock());
+	mark_copies(c, n, false, rows);
 	PG_RETURN_INT64(rows);
 }
 
