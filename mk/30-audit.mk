@@ -1,5 +1,5 @@
 # The hash-chained audit log.
-OBJS        += src/audit.o src/audit_intake.o src/audit_parallel.o src/audit_json.o src/audit_capture.o
+OBJS        += src/audit.o src/audit_intake.o src/audit_parallel.o src/audit_json.o src/audit_capture.o src/audit_queue.o
 CORE_OBJS   += src/core/audit_enc.o
 SQL_MODULES += src/audit.sql src/audit_intake.sql
 REGRESS     += audit audit_capture audit_parallel

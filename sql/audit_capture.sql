@@ -88,6 +88,80 @@ SELECT d.hash = encode(a.hash, 'hex') AS digest_is_head
   FROM audit_digests d JOIN audit_log a ON a.id = d.last_id ORDER BY d.last_id DESC LIMIT 1;
 SELECT verify_audit_digest(last_id, hash) FROM audit_digests ORDER BY last_id DESC LIMIT 1;
 
+-- Captured rows are held by the backend and written to audit_pending when
+-- their transaction commits, in the order they were captured; a rolled-back
+-- savepoint takes its rows with it.
+CREATE TABLE capture_test.q (id int PRIMARY KEY, v text);
+SELECT audit_table('capture_test.q');
+BEGIN;
+INSERT INTO capture_test.q VALUES (1, 'top');
+SELECT count(*) AS written_before_commit FROM audit_pending WHERE resource = 'capture_test.q';
+SAVEPOINT a;
+INSERT INTO capture_test.q VALUES (2, 'rolled back');
+SAVEPOINT b;
+INSERT INTO capture_test.q VALUES (3, 'inside the rolled-back savepoint');
+RELEASE b;
+ROLLBACK TO a;
+INSERT INTO capture_test.q VALUES (4, 'after the rollback');
+SAVEPOINT c;
+INSERT INTO capture_test.q VALUES (5, 'released');
+RELEASE c;
+SAVEPOINT d;
+UPDATE capture_test.q SET v = 'rolled back' WHERE id = 1;
+ROLLBACK TO d;
+UPDATE capture_test.q SET v = 'updated' WHERE id = 4;
+COMMIT;
+SELECT details->>'op' AS op, details->'key'->>'id' AS id, details->'new'->>'v' AS v
+  FROM audit_pending WHERE resource = 'capture_test.q' ORDER BY audit_pending.id;
+-- An exception block is a subtransaction too.
+DO $$
+BEGIN
+  INSERT INTO capture_test.q VALUES (6, 'kept');
+  BEGIN
+    INSERT INTO capture_test.q VALUES (7, 'undone by the exception');
+    PERFORM 1 / 0;
+  EXCEPTION WHEN division_by_zero THEN NULL;
+  END;
+END $$;
+SELECT details->'key'->>'id' AS id FROM audit_pending WHERE resource = 'capture_test.q' AND details->'key'->>'id' IN ('6', '7');
+-- audit_seal() seals its own transaction's rows too.
+BEGIN;
+INSERT INTO capture_test.q VALUES (8, 'sealed in its own transaction');
+SELECT audit_seal() > 0 AS sealed;
+SELECT count(*) AS own_row_in_chain FROM audit_log WHERE resource = 'capture_test.q' AND details->'key'->>'id' = '8';
+COMMIT;
+-- A large statement's rows are written before commit (past 1 MB), in its
+-- subtransaction: the rollback of its savepoint still removes them, and the
+-- rows held for the outer level are kept.
+BEGIN;
+INSERT INTO capture_test.q VALUES (9, 'held for the top level');
+SAVEPOINT big;
+INSERT INTO capture_test.q SELECT g, repeat('x', 200) FROM generate_series(100, 10099) g;
+SELECT count(*) > 0 AS written_early FROM audit_pending WHERE resource = 'capture_test.q' AND details->'new'->>'v' LIKE 'x%';
+ROLLBACK TO big;
+INSERT INTO capture_test.q SELECT g, repeat('y', 200) FROM generate_series(100, 10099) g;
+RELEASE big;
+COMMIT;
+SELECT count(*) FILTER (WHERE details->'new'->>'v' LIKE 'x%') AS rolled_back_rows,
+       count(*) FILTER (WHERE details->'new'->>'v' LIKE 'y%') AS kept_rows,
+       count(*) FILTER (WHERE details->'key'->>'id' = '9') AS outer_row
+  FROM audit_pending WHERE resource = 'capture_test.q';
+-- Two-phase commit: written at PREPARE, visible once committed.
+BEGIN;
+INSERT INTO capture_test.q VALUES (10, 'prepared');
+PREPARE TRANSACTION 'tc_capture_2pc';
+SELECT count(*) AS visible_while_prepared FROM audit_pending WHERE resource = 'capture_test.q' AND details->'key'->>'id' = '10';
+COMMIT PREPARED 'tc_capture_2pc';
+SELECT count(*) AS visible_after_commit FROM audit_pending WHERE resource = 'capture_test.q' AND details->'key'->>'id' = '10';
+BEGIN;
+INSERT INTO capture_test.q VALUES (11, 'prepared, rolled back');
+PREPARE TRANSACTION 'tc_capture_2pc';
+ROLLBACK PREPARED 'tc_capture_2pc';
+SELECT audit_seal() >= 0 AS sealed;
+SELECT details->>'op' AS op, details->'key'->>'id' AS id, left(details->'new'->>'v', 12) AS v
+  FROM audit_log WHERE resource = 'capture_test.q' AND (details->'key'->>'id')::int < 100 ORDER BY audit_log.id;
+SELECT ok FROM verify_audit_chain();
+
 -- Only administrators install capture.
 CREATE ROLE tc_capture_app;
 GRANT tracechain_app TO tc_capture_app;
@@ -101,6 +175,7 @@ REVOKE USAGE ON SCHEMA capture_test FROM tc_capture_app;
 DROP ROLE tc_capture_app;
 SELECT unaudit_table('capture_test.accounts');
 SELECT unaudit_table('capture_test.bulk');
+SELECT unaudit_table('capture_test.q');
 DROP SCHEMA capture_test CASCADE;
 SELECT ok FROM verify_audit_chain();
 

@@ -68,6 +68,13 @@ extern void tc_pending_open(tc_pending *p);
 extern int64 tc_pending_insert(tc_pending *p, const tc_audit_row *row);
 extern void tc_pending_close(tc_pending *p);
 
+/*
+ * audit_queue.c: tc_pending_insert's rows are held in the backend and written
+ * together just before the transaction commits (or sooner: _flush).
+ */
+extern void tc_pending_queue_add(struct RelationData *rel, Datum *values, bool *nulls);
+extern void tc_pending_queue_flush(void);
+
 /* Fill a row from the SQL arguments (type, action, resource, details, actor, ip). */
 extern void tc_audit_row_from_args(FunctionCallInfo fcinfo, tc_audit_row *row);
 extern void tc_audit_intake_init(void);

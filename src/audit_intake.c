@@ -3,7 +3,8 @@
  *
  * Writers (row-change capture triggers installed by audit_table(), and
  * tc_audit_enqueue()) insert into tracechain.audit_pending inside their own
- * transaction: a plain insert, so concurrent writers never wait for each
+ * transaction, all of its rows in one multi-insert just before it commits
+ * (audit_queue.c): plain inserts, so concurrent writers never wait for each
  * other, and a row exists if and only if its transaction committed.  The
  * sealer (a job of the background worker, or audit_seal()) moves committed
  * pending rows into the chain in its own transactions: under the chain lock
@@ -65,9 +66,11 @@ static int	seal_max_per_run = 100000;
 static int	digest_interval_s = 60;
 
 /*
- * Rows into audit_pending.  Direct heap inserts: this runs for every captured
- * row of every audited table, and the executor machinery of an SPI INSERT
- * costs several times the insert itself.  audit_pending has no index (the
+ * Rows into audit_pending.  Direct heap inserts, held until just before
+ * commit and then written together (audit_queue.c): this runs for every
+ * captured row of every audited table, and the executor machinery of an SPI
+ * INSERT costs several times the insert itself.  The id is taken here, when
+ * the row is captured, so it orders the rows as they happened.  audit_pending has no index (the
  * sealer reads it whole, in id order), no constraint that our own values
  * could break, and no insert trigger, so nothing is skipped; and it needs no
  * privilege of the writer, who has none on tracechain's tables.  A capture
@@ -134,7 +137,6 @@ tc_pending_insert(tc_pending *p, const tc_audit_row *row)
 	bool		n[9] = {false};
 	const char *db_user = row->db_user;
 	int64		id;
-	HeapTuple	tup;
 
 	if (db_user == NULL)
 	{
@@ -155,9 +157,7 @@ tc_pending_insert(tc_pending *p, const tc_audit_row *row)
 	v[7] = row->details ? JsonbPGetDatum(row->details) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
 	v[8] = row->ip ? DirectFunctionCall1(inet_in, CStringGetDatum(row->ip)) : (Datum) 0;
 	n[8] = row->ip == NULL;
-	tup = heap_form_tuple(RelationGetDescr(p->rel), v, n);
-	simple_heap_insert(p->rel, tup);
-	heap_freetuple(tup);
+	tc_pending_queue_add(p->rel, v, n);
 	return id;
 }
 
@@ -357,6 +357,8 @@ tc_audit_seal(PG_FUNCTION_ARGS)
 
 	if (max_rows < 1)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_rows must be at least 1")));
+	/* this transaction's own captured rows are sealed with the rest */
+	tc_pending_queue_flush();
 	/* The sealer must see rows committed after its transaction began. */
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,

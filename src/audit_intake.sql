@@ -4,6 +4,9 @@
 
 CREATE TABLE audit_pending (
   -- no index: writers insert into the heap directly, the sealer reads it whole
+  -- not cached: ids taken from one sequence follow the order in which rows
+  -- were captured across backends too, so a change that had to wait for
+  -- another's commit is sealed after it
   id         bigint      GENERATED ALWAYS AS IDENTITY,
   at         timestamptz NOT NULL,
   type       text        NOT NULL CHECK (type IN ('user', 'system', 'security', 'data')),
