@@ -48,6 +48,10 @@ PROVE_TESTS    = test/t/*.pl
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: a changed struct in a header must
+# rebuild every object that includes it, or objects disagree on its layout.
+$(OBJS): $(wildcard src/*.h src/core/*.h)
+
 tracechain--1.0.sql: src/header.sql $(SQL_MODULES) $(wildcard mk/*.mk)
 	cat src/header.sql > $@
 	for f in $(SQL_MODULES); do printf '\n-- ==== %s ====\n' "$$f"; cat $$f; done >> $@

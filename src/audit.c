@@ -43,6 +43,7 @@
 #include "encoding.h"
 
 #define CHAIN_LOCK_SUBID 1		/* object-lock sub-id of the chain lock */
+#define TC_CHAIN_BATCH 256		/* sealed rows per multi-insert */
 
 static SPIPlanPtr insert_plan = NULL;
 static bool inserting = false;	/* tc_audit_append's own INSERT is running */
@@ -247,8 +248,32 @@ tc_chain_begin_direct(tc_chain *chain)
 	chain->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(chain->rri, chain->rel, 1, NULL, 0);
 	ExecOpenIndices(chain->rri, false);
-	chain->slot = table_slot_create(chain->rel, NULL);
+	chain->slots = palloc(sizeof(TupleTableSlot *) * TC_CHAIN_BATCH);
+	for (int i = 0; i < TC_CHAIN_BATCH; i++)
+		chain->slots[i] = MakeSingleTupleTableSlot(RelationGetDescr(chain->rel), &TTSOpsHeapTuple);
+	chain->nheld = 0;
+	chain->heldcxt = AllocSetContextCreate(CurrentMemoryContext, "tracechain chain rows", ALLOCSET_DEFAULT_SIZES);
 	chain->direct = true;
+}
+
+/*
+ * Insert the held rows: one multi-insert into the heap (a WAL record and a
+ * page lock per page instead of per row), then each row into the indexes.
+ */
+static void
+chain_write_held(tc_chain *chain)
+{
+	if (chain->nheld == 0)
+		return;
+	table_multi_insert(chain->rel, chain->slots, chain->nheld, GetCurrentCommandId(true), 0, NULL);
+	for (int i = 0; i < chain->nheld; i++)
+	{
+		(void) ExecInsertIndexTuples(chain->rri, chain->slots[i], chain->estate, false, false, NULL, NIL);
+		ResetPerTupleExprContext(chain->estate);
+		ExecClearTuple(chain->slots[i]);
+	}
+	chain->nheld = 0;
+	MemoryContextReset(chain->heldcxt);
 }
 
 void
@@ -256,8 +281,12 @@ tc_chain_end_direct(tc_chain *chain)
 {
 	if (!chain->direct)
 		return;
+	chain_write_held(chain);
 	ExecCloseIndices(chain->rri);
-	ExecDropSingleTupleTableSlot(chain->slot);
+	for (int i = 0; i < TC_CHAIN_BATCH; i++)
+		ExecDropSingleTupleTableSlot(chain->slots[i]);
+	pfree(chain->slots);
+	MemoryContextDelete(chain->heldcxt);
 	FreeExecutorState(chain->estate);
 	table_close(chain->rel, NoLock);
 	chain->direct = false;
@@ -338,19 +367,21 @@ tc_chain_append(tc_chain *chain, const tc_audit_row *row)
 
 	if (chain->direct)
 	{
-		/* The sealer: straight into the heap and the indexes, no executor per row. */
-		TupleTableSlot *slot = chain->slot;
+		/*
+		 * The sealer: straight into the heap and the indexes, no executor
+		 * per row, TC_CHAIN_BATCH rows at a time.
+		 */
+		bool		isnull[A_NATTS];
+		MemoryContext old = MemoryContextSwitchTo(chain->heldcxt);
+		HeapTuple	tup;
 
-		ExecClearTuple(slot);
 		for (int i = 0; i < A_NATTS; i++)
-		{
-			slot->tts_values[i] = values[i];
-			slot->tts_isnull[i] = nulls[i] == 'n';
-		}
-		ExecStoreVirtualTuple(slot);
-		table_tuple_insert(chain->rel, slot, GetCurrentCommandId(true), 0, NULL);
-		(void) ExecInsertIndexTuples(chain->rri, slot, chain->estate, false, false, NULL, NIL);
-		ResetPerTupleExprContext(chain->estate);
+			isnull[i] = nulls[i] == 'n';
+		tup = heap_form_tuple(RelationGetDescr(chain->rel), values, isnull);
+		MemoryContextSwitchTo(old);
+		ExecStoreHeapTuple(tup, chain->slots[chain->nheld++], true);
+		if (chain->nheld == TC_CHAIN_BATCH)
+			chain_write_held(chain);
 		pfree(dbuf.data);
 		pfree(hbuf.data);
 		chain->head_id = head_id + 1;

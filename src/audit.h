@@ -41,7 +41,10 @@ typedef struct tc_chain
 	struct RelationData *rel;
 	struct EState *estate;
 	struct ResultRelInfo *rri;
-	struct TupleTableSlot *slot;
+	/* rows formed but not yet inserted: written together, TC_CHAIN_BATCH at a time */
+	struct TupleTableSlot **slots;
+	int			nheld;
+	MemoryContext heldcxt;
 } tc_chain;
 
 extern void tc_chain_open(tc_chain *chain);

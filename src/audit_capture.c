@@ -303,6 +303,20 @@ push_columns(capture_ctx *c, JsonbParseState **ps, const char *name, TupleTableS
 	pushJsonbValue(ps, WJB_END_OBJECT, NULL);
 }
 
+/* The row's action for its op: "row." and the op in lower case. */
+static const char *
+op_action(const char *op)
+{
+	if (strcmp(op, "INSERT") == 0)
+		return "row.insert";
+	if (strcmp(op, "UPDATE") == 0)
+		return "row.update";
+	if (strcmp(op, "DELETE") == 0)
+		return "row.delete";
+	Assert(strcmp(op, "TRUNCATE") == 0);
+	return "row.truncate";
+}
+
 static void
 capture_emit(capture_ctx *c, const char *op, TupleTableSlot *oldslot, TupleTableSlot *newslot)
 {
@@ -310,7 +324,7 @@ capture_emit(capture_ctx *c, const char *op, TupleTableSlot *oldslot, TupleTable
 	JsonbValue *res;
 	JsonbValue	v;
 	tc_audit_row row;
-	char		action[32];
+	const char *action = op_action(op);
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	push_string(&ps, WJB_KEY, "op", 2);
@@ -353,9 +367,6 @@ capture_emit(capture_ctx *c, const char *op, TupleTableSlot *oldslot, TupleTable
 	}
 	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 
-	snprintf(action, sizeof(action), "row.%s", op);
-	for (char *p = action; *p; p++)
-		*p = pg_ascii_tolower((unsigned char) *p);
 	row.at = GetCurrentTimestamp();
 	row.type = "data";
 	row.actor = c->actor;
