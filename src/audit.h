@@ -55,9 +55,9 @@ extern void tc_chain_end_direct(tc_chain *chain);
 
 /*
  * Queue a row in audit_pending (in the current transaction, no chain lock);
- * the sealer chains it after commit.  Returns its pending id.
+ * the sealer chains it after commit.
  */
-extern int64 tc_audit_enqueue(const tc_audit_row *row);
+extern void tc_audit_enqueue(const tc_audit_row *row);
 
 /* The same for many rows: open, insert each, close (audit_capture.c). */
 typedef struct tc_pending
@@ -68,14 +68,14 @@ typedef struct tc_pending
 } tc_pending;
 
 extern void tc_pending_open(tc_pending *p);
-extern int64 tc_pending_insert(tc_pending *p, const tc_audit_row *row);
+extern void tc_pending_insert(tc_pending *p, const tc_audit_row *row);
 extern void tc_pending_close(tc_pending *p);
 
 /*
  * audit_queue.c: tc_pending_insert's rows are held in the backend and written
  * together just before the transaction commits (or sooner: _flush).
  */
-extern void tc_pending_queue_add(struct RelationData *rel, Datum *values, bool *nulls);
+extern void tc_pending_queue_add(struct RelationData *rel, Oid seq, Datum *values, bool *nulls);
 extern void tc_pending_queue_flush(void);
 
 /* Fill a row from the SQL arguments (type, action, resource, details, actor, ip). */

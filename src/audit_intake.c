@@ -69,8 +69,8 @@ static int	digest_interval_s = 60;
  * Rows into audit_pending.  Direct heap inserts, held until just before
  * commit and then written together (audit_queue.c): this runs for every
  * captured row of every audited table, and the executor machinery of an SPI
- * INSERT costs several times the insert itself.  The id is taken here, when
- * the row is captured, so it orders the rows as they happened.  audit_pending has no index (the
+ * INSERT costs several times the insert itself.  The id, which orders the
+ * rows for the sealer, is given out when they are written.  audit_pending has no index (the
  * sealer reads it whole, in id order), no constraint that our own values
  * could break, and no insert trigger, so nothing is skipped; and it needs no
  * privilege of the writer, who has none on tracechain's tables.  A capture
@@ -110,7 +110,10 @@ pending_relid_get(void)
 		if (!OidIsValid(relid))
 			elog(ERROR, "tracechain.audit_pending does not exist");
 		rel = table_open(relid, RowExclusiveLock);
-		ok = RelationGetDescr(rel)->natts == 9 && RelationGetIndexList(rel) == NIL;
+		/* the queue writes each id in place at the start of its tuple's data */
+		ok = RelationGetDescr(rel)->natts == 9 && RelationGetIndexList(rel) == NIL &&
+			TupleDescAttr(RelationGetDescr(rel), 0)->atttypid == INT8OID &&
+			TupleDescAttr(RelationGetDescr(rel), 0)->attnotnull;
 		table_close(rel, NoLock);
 		if (!ok)
 			elog(ERROR, "tracechain.audit_pending has an unexpected shape");
@@ -130,13 +133,12 @@ tc_pending_open(tc_pending *p)
 	p->session_user = NULL;
 }
 
-int64
+void
 tc_pending_insert(tc_pending *p, const tc_audit_row *row)
 {
 	Datum		v[9];
 	bool		n[9] = {false};
 	const char *db_user = row->db_user;
-	int64		id;
 
 	if (db_user == NULL)
 	{
@@ -144,8 +146,7 @@ tc_pending_insert(tc_pending *p, const tc_audit_row *row)
 			p->session_user = GetUserNameFromId(GetSessionUserId(), false);
 		db_user = p->session_user;
 	}
-	id = nextval_internal(p->seq, false);
-	v[0] = Int64GetDatum(id);
+	v[0] = Int64GetDatum(0);	/* given out when it is written (audit_queue.c) */
 	v[1] = TimestampTzGetDatum(row->at);
 	v[2] = CStringGetTextDatum(row->type);
 	v[3] = row->actor ? UUIDPGetDatum(row->actor) : (Datum) 0;
@@ -157,8 +158,7 @@ tc_pending_insert(tc_pending *p, const tc_audit_row *row)
 	v[7] = row->details ? JsonbPGetDatum(row->details) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
 	v[8] = row->ip ? DirectFunctionCall1(inet_in, CStringGetDatum(row->ip)) : (Datum) 0;
 	n[8] = row->ip == NULL;
-	tc_pending_queue_add(p->rel, v, n);
-	return id;
+	tc_pending_queue_add(p->rel, p->seq, v, n);
 }
 
 void
@@ -168,19 +168,17 @@ tc_pending_close(tc_pending *p)
 	p->rel = NULL;
 }
 
-int64
+void
 tc_audit_enqueue(const tc_audit_row *row)
 {
 	tc_pending	p;
-	int64		id;
 
 	tc_pending_open(&p);
-	id = tc_pending_insert(&p, row);
+	tc_pending_insert(&p, row);
 	tc_pending_close(&p);
-	return id;
 }
 
-/* SQL: _audit_enqueue(type, action, resource, details, actor, ip) -> pending id; internal. */
+/* SQL: _audit_enqueue(type, action, resource, details, actor, ip); internal. */
 PG_FUNCTION_INFO_V1(tc_audit_enqueue_sql);
 Datum
 tc_audit_enqueue_sql(PG_FUNCTION_ARGS)
@@ -188,7 +186,8 @@ tc_audit_enqueue_sql(PG_FUNCTION_ARGS)
 	tc_audit_row row;
 
 	tc_audit_row_from_args(fcinfo, &row);
-	PG_RETURN_INT64(tc_audit_enqueue(&row));
+	tc_audit_enqueue(&row);
+	PG_RETURN_VOID();
 }
 
 /* ---- the sealer ---- */

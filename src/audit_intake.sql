@@ -4,9 +4,10 @@
 
 CREATE TABLE audit_pending (
   -- no index: writers insert into the heap directly, the sealer reads it whole
-  -- not cached: ids taken from one sequence follow the order in which rows
-  -- were captured across backends too, so a change that had to wait for
-  -- another's commit is sealed after it
+  -- the sealer's order: one nextval() per write of a transaction's rows,
+  -- times 65536, plus the row's position (audit_queue.c); not cached, so that
+  -- a change that had to wait for another transaction's commit is sealed
+  -- after that transaction's rows
   id         bigint      GENERATED ALWAYS AS IDENTITY,
   at         timestamptz NOT NULL,
   type       text        NOT NULL CHECK (type IN ('user', 'system', 'security', 'data')),
@@ -33,7 +34,7 @@ ALTER TABLE audit_pending ENABLE ALWAYS TRIGGER audit_pending_guard;
 ALTER TABLE audit_pending ENABLE ALWAYS TRIGGER audit_pending_no_truncate;
 
 CREATE FUNCTION _audit_enqueue(type text, action text, resource text, details jsonb, actor uuid, ip inet)
-RETURNS bigint
+RETURNS void
 LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'tc_audit_enqueue_sql';
 COMMENT ON FUNCTION _audit_enqueue(text, text, text, jsonb, uuid, inet) IS
 'Internal: queue an audit row in the current transaction without the chain lock; the worker chains it after commit';

@@ -3,13 +3,19 @@
  *
  * A capture trigger fires for every audited statement; writing its rows at
  * once costs one heap insert (a WAL record, the lock of the table's last
- * page, the free space search) per row.  Instead each row gets its pending
- * id (its place in the order) when it is captured, and the rows of a
- * transaction are written together with one multi-insert just before it
+ * page, the free space search) and one nextval() per row.  Instead the rows
+ * of a transaction are written together with one multi-insert just before it
  * commits (XACT_EVENT_PRE_COMMIT, or PRE_PREPARE for two-phase commit), still
  * inside it: a row exists in audit_pending if and only if its transaction
  * commits, exactly as before, and an error while writing aborts the
  * transaction.
+ *
+ * Pending ids (the sealer's order) are given out when rows are written, to
+ * every held row in queue order (which is capture order): one nextval() of
+ * audit_pending's sequence per write, times 2^16, plus the row's position.
+ * So a transaction's rows keep their order, and a change that had to wait
+ * for another transaction's commit (a row lock) gets a larger id than all of
+ * that transaction's rows, which had theirs before it committed.
  *
  * Subtransactions: each held row remembers the nesting level that captured
  * it.  Levels never decrease along the queue (a subtransaction's rows come
@@ -24,7 +30,9 @@
 
 #include "access/heapam.h"
 #include "access/tableam.h"
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "commands/sequence.h"
 #include "executor/tuptable.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -33,6 +41,7 @@
 
 #define QUEUE_FLUSH_BYTES (1024 * 1024)
 #define QUEUE_INSERT_BATCH 1000		/* tuples per multi-insert */
+#define IDS_PER_NEXTVAL 65536		/* pending ids given out per nextval() */
 
 typedef struct queued_row
 {
@@ -46,7 +55,9 @@ static int	queue_len = 0;
 static int	queue_cap = 0;
 static Size queue_bytes = 0;
 static Size queue_flush_at = QUEUE_FLUSH_BYTES;	/* queue_bytes that triggers a write */
+static int	queue_with_ids = 0;	/* queue[0 .. queue_with_ids) have their ids */
 static Oid	queue_relid = InvalidOid;
+static Oid	queue_seq = InvalidOid;
 static bool callbacks_registered = false;
 
 static void
@@ -56,9 +67,38 @@ queue_forget(void)
 	queue_cxt = NULL;
 	queue = NULL;
 	queue_len = queue_cap = 0;
+	queue_with_ids = 0;
 	queue_bytes = 0;
 	queue_flush_at = QUEUE_FLUSH_BYTES;
 	queue_relid = InvalidOid;
+	queue_seq = InvalidOid;
+}
+
+/*
+ * Give every held row that has none its pending id, in queue order.  The id
+ * is audit_pending's first column (bigint, never null), so it sits at the
+ * start of the tuple's data.
+ */
+static void
+queue_assign_ids(void)
+{
+	int64		base = 0;
+
+	for (int i = queue_with_ids; i < queue_len; i++)
+	{
+		HeapTupleHeader h = queue[i].tuple->t_data;
+		int			k = i - queue_with_ids;
+
+		if (k % IDS_PER_NEXTVAL == 0)
+		{
+			base = nextval_internal(queue_seq, false);
+			if (base > PG_INT64_MAX / IDS_PER_NEXTVAL - 1)
+				elog(ERROR, "tracechain.audit_pending ids are exhausted");
+			base *= IDS_PER_NEXTVAL;
+		}
+		*(int64 *) ((char *) h + h->t_hoff) = base + k % IDS_PER_NEXTVAL;
+	}
+	queue_with_ids = queue_len;
 }
 
 /* Write the held rows from index `from` to the end, then drop them from the queue. */
@@ -72,6 +112,8 @@ queue_write(int from)
 
 	if (from >= queue_len)
 		return;
+	/* all of them, written or not: the ones held for outer levels come later */
+	queue_assign_ids();
 	rel = table_open(queue_relid, RowExclusiveLock);
 	nslots = Min(queue_len - from, QUEUE_INSERT_BATCH);
 	slots = palloc(sizeof(TupleTableSlot *) * nslots);
@@ -98,6 +140,7 @@ queue_write(int from)
 	pfree(slots);
 	table_close(rel, NoLock);	/* the lock is held to the end of the transaction */
 	queue_len = from;
+	queue_with_ids = Min(queue_with_ids, queue_len);
 	/* what is left belongs to outer levels: do not write again at every new row */
 	queue_flush_at = queue_bytes + QUEUE_FLUSH_BYTES;
 }
@@ -152,6 +195,7 @@ queue_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 				queue_bytes -= queue[queue_len - 1].tuple->t_len;
 				heap_freetuple(queue[queue_len - 1].tuple);
 			}
+			queue_with_ids = Min(queue_with_ids, queue_len);
 			break;
 		case SUBXACT_EVENT_COMMIT_SUB:
 			for (i = queue_tail(level); i < queue_len; i++)
@@ -163,11 +207,11 @@ queue_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
- * Hold a row of audit_pending (`rel`) until commit.  The pending id in it
- * already fixes its place in the chain's order.
+ * Hold a row of audit_pending (`rel`, whose identity sequence is `seq`) until
+ * commit.  Its id (values[0]) is filled in when it is written.
  */
 void
-tc_pending_queue_add(Relation rel, Datum *values, bool *nulls)
+tc_pending_queue_add(Relation rel, Oid seq, Datum *values, bool *nulls)
 {
 	HeapTuple	tup;
 	MemoryContext old;
@@ -185,6 +229,7 @@ tc_pending_queue_add(Relation rel, Datum *values, bool *nulls)
 	if (OidIsValid(queue_relid) && queue_relid != RelationGetRelid(rel))
 		elog(ERROR, "tracechain.audit_pending changed within the transaction");
 	queue_relid = RelationGetRelid(rel);
+	queue_seq = seq;
 	old = MemoryContextSwitchTo(queue_cxt);
 	if (queue_len == queue_cap)
 	{

@@ -856,7 +856,7 @@ tc_totp_verify(PG_FUNCTION_ARGS)
 		row.resource = psprintf("principal:%s", me_text);
 		row.details = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
 		row.actor = &me;
-		(void) tc_audit_enqueue(&row);
+		tc_audit_enqueue(&row);
 	}
 
 done:
