@@ -40,6 +40,14 @@ parse() {  # name logfile
         [ -n "$l" ] || continue
         set -- $l
         row "pgbench tpcb, audit_table on 4 tables, $c clients (tps)" "$3" "$2 (pgaudit $5)" "$4 (pgaudit $6)" ">= 0.7 and >= pgaudit"
+      done
+      for c in 1 4 16; do
+        l=$(awk -v c="$c" '$1 == "floor" && $2 == c && NF == 6' "$f" | tail -1)
+        [ -n "$l" ] || continue
+        set -- $l
+        n=$(awk -v c="$c" '$1 == c && NF == 6 {print $2}' "$f" | tail -1)
+        row "floor: no-op statement trigger with transition tables, $c clients (tps)" "$3" "$n" "$4" "-"
+        row "floor: the same writing an 8-byte row per changed row, $c clients (tps)" "$5" "$n" "$6" "-"
       done ;;
     totp)
       b=$(grep 'oath_totp_validate, C loop (reference)' "$f" | num)
