@@ -3,7 +3,7 @@ OBJS        += src/audit.o src/audit_intake.o src/audit_parallel.o src/audit_jso
 CORE_OBJS   += src/core/audit_enc.o
 SQL_MODULES += src/audit.sql src/audit_intake.sql
 REGRESS     += audit audit_capture audit_parallel
-ISOLATION   += audit_chain
+ISOLATION   += audit_chain audit_capture_order
 CORE_OBJS   += src/core/csv.o
 
 # The independent verifier of an audit log export (links the pure core only).
