@@ -124,7 +124,8 @@ BEGIN
   END;
 END $$;
 SELECT details->'key'->>'id' AS id FROM audit_pending WHERE resource = 'capture_test.q' AND details->'key'->>'id' IN ('6', '7');
--- audit_seal() seals its own transaction's rows too.
+-- audit_seal() seals its own transaction's rows too, also when nothing else is pending.
+SELECT audit_seal() >= 0 AS sealed;
 BEGIN;
 INSERT INTO capture_test.q VALUES (8, 'sealed in its own transaction');
 SELECT audit_seal() > 0 AS sealed;

@@ -76,7 +76,7 @@ extern void tc_pending_close(tc_pending *p);
  * together just before the transaction commits (or sooner: _flush).
  */
 extern void tc_pending_queue_add(struct RelationData *rel, Oid seq, Datum *values, bool *nulls);
-extern void tc_pending_queue_flush(void);
+extern bool tc_pending_queue_flush(void);
 
 /* Fill a row from the SQL arguments (type, action, resource, details, actor, ip). */
 extern void tc_audit_row_from_args(FunctionCallInfo fcinfo, tc_audit_row *row);

@@ -356,8 +356,15 @@ tc_audit_seal(PG_FUNCTION_ARGS)
 
 	if (max_rows < 1)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_rows must be at least 1")));
-	/* this transaction's own captured rows are sealed with the rest */
-	tc_pending_queue_flush();
+	/*
+	 * This transaction's own captured rows are sealed with the rest: write
+	 * them, and let this statement's snapshot see them.
+	 */
+	if (tc_pending_queue_flush())
+	{
+		CommandCounterIncrement();
+		UpdateActiveSnapshotCommandId();
+	}
 	/* The sealer must see rows committed after its transaction began. */
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,

@@ -168,6 +168,11 @@ queue_xact_cb(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PREPARE:
+			/* nothing runs user code after PRE_COMMIT; were a row captured there, say so */
+			if (queue_len > 0)
+				elog(WARNING, "%d captured audit rows were not written before commit", queue_len);
+			queue_forget();
+			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -250,11 +255,19 @@ tc_pending_queue_add(Relation rel, Oid seq, Datum *values, bool *nulls)
 /*
  * Write the held rows that the current (sub)transaction may write now: those
  * it captured itself.  For audit_seal(), which must see its own
- * transaction's rows, and for a queue grown past QUEUE_FLUSH_BYTES.
+ * transaction's rows, and for a queue grown past QUEUE_FLUSH_BYTES.  True if
+ * it wrote any (visible after the next CommandCounterIncrement).
  */
-void
+bool
 tc_pending_queue_flush(void)
 {
-	if (queue_len > 0)
-		queue_write(queue_tail(GetCurrentTransactionNestLevel()));
+	int			from;
+
+	if (queue_len == 0)
+		return false;
+	from = queue_tail(GetCurrentTransactionNestLevel());
+	if (from == queue_len)
+		return false;
+	queue_write(from);
+	return true;
 }
