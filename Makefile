@@ -50,7 +50,7 @@ include $(PGXS)
 
 # PGXS tracks no header dependencies: a changed struct in a header must
 # rebuild every object that includes it, or objects disagree on its layout.
-$(OBJS): $(wildcard src/*.h src/core/*.h)
+$(OBJS) $(OBJS:.o=.bc): $(wildcard src/*.h src/core/*.h)
 
 tracechain--1.0.sql: src/header.sql $(SQL_MODULES) $(wildcard mk/*.mk)
 	cat src/header.sql > $@

@@ -147,6 +147,34 @@ SELECT count(*) FILTER (WHERE details->'new'->>'v' LIKE 'x%') AS rolled_back_row
        count(*) FILTER (WHERE details->'new'->>'v' LIKE 'y%') AS kept_rows,
        count(*) FILTER (WHERE details->'key'->>'id' = '9') AS outer_row
   FROM audit_pending WHERE resource = 'capture_test.q';
+-- An exception block per row does not hold every row to commit: once the
+-- queue is large, each block writes its own rows as it ends.
+CREATE TEMP TABLE early_seen (n bigint);
+DO $$
+BEGIN
+  FOR i IN 20000..22999 LOOP
+    BEGIN
+      INSERT INTO capture_test.q VALUES (i, repeat('e', 500));
+    EXCEPTION WHEN unique_violation THEN NULL;
+    END;
+  END LOOP;
+  INSERT INTO early_seen SELECT count(*) FROM tracechain.audit_pending
+   WHERE resource = 'capture_test.q' AND details->'new'->>'v' LIKE 'e%';
+END $$;
+SELECT n >= 1000 AS most_written_before_commit FROM early_seen;
+SELECT count(*) AS all_rows_after_commit FROM audit_pending
+ WHERE resource = 'capture_test.q' AND details->'new'->>'v' LIKE 'e%';
+-- audit_seal() inside a savepoint, with rows held for the transaction
+-- itself, seals nothing of this transaction yet: its rows stay in capture order.
+BEGIN;
+INSERT INTO capture_test.q VALUES (12, 'before the savepoint');
+SAVEPOINT s;
+INSERT INTO capture_test.q VALUES (13, 'inside the savepoint');
+SELECT audit_seal() >= 0 AS sealed;
+SELECT count(*) AS sealed_of_this_transaction FROM audit_log
+ WHERE resource = 'capture_test.q' AND details->'key'->>'id' IN ('12', '13');
+RELEASE s;
+COMMIT;
 -- Two-phase commit: written at PREPARE, visible once committed.
 BEGIN;
 INSERT INTO capture_test.q VALUES (10, 'prepared');

@@ -77,6 +77,7 @@ extern void tc_pending_close(tc_pending *p);
  */
 extern void tc_pending_queue_add(struct RelationData *rel, Oid seq, Datum *values, bool *nulls);
 extern bool tc_pending_queue_flush(void);
+extern bool tc_pending_queue_flush_all(void);
 
 /* Fill a row from the SQL arguments (type, action, resource, details, actor, ip). */
 extern void tc_audit_row_from_args(FunctionCallInfo fcinfo, tc_audit_row *row);

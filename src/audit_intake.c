@@ -356,22 +356,23 @@ tc_audit_seal(PG_FUNCTION_ARGS)
 
 	if (max_rows < 1)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_rows must be at least 1")));
-	/*
-	 * This transaction's own captured rows are sealed with the rest: write
-	 * them, and let this statement's snapshot see them.
-	 */
-	if (tc_pending_queue_flush())
-	{
-		CommandCounterIncrement();
-		UpdateActiveSnapshotCommandId();
-	}
 	/* The sealer must see rows committed after its transaction began. */
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("audit_seal() must run in a READ COMMITTED transaction")));
+	/*
+	 * This transaction's own captured rows are sealed with the rest: write
+	 * them, and seal under a copy of the statement's snapshot that sees them
+	 * (the caller's own snapshot must not change under it).
+	 */
+	if (tc_pending_queue_flush_all())
+		CommandCounterIncrement();
+	PushCopiedSnapshot(GetActiveSnapshot());
+	UpdateActiveSnapshotCommandId();
 	while (total < max_rows && (n = seal_batch(Min(SEAL_BATCH, max_rows - total))) > 0)
 		total += n;
+	PopActiveSnapshot();
 	PG_RETURN_INT64(total);
 }
 

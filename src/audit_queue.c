@@ -31,6 +31,8 @@
 #include "access/heapam.h"
 #include "access/tableam.h"
 #include "access/htup_details.h"
+#include "access/parallel.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "commands/sequence.h"
 #include "executor/tuptable.h"
@@ -101,7 +103,12 @@ queue_assign_ids(void)
 	queue_with_ids = queue_len;
 }
 
-/* Write the held rows from index `from` to the end, then drop them from the queue. */
+/*
+ * Write the held rows from index `from` to the end, then drop them from the
+ * queue.  A row stays the queue's until its batch is inserted (an error in
+ * the insert leaves the queue consistent for the subtransaction abort that
+ * follows); written rows are NULL until queue_len drops below them.
+ */
 static void
 queue_write(int from)
 {
@@ -109,12 +116,21 @@ queue_write(int from)
 	TupleTableSlot **slots;
 	int			nslots;
 	CommandId	cid;
+	MemoryContext old;
 
 	if (from >= queue_len)
 		return;
+	/* dropped in this transaction (DROP EXTENSION): the rows go with it */
+	rel = try_table_open(queue_relid, RowExclusiveLock);
+	if (rel == NULL)
+	{
+		queue_forget();
+		return;
+	}
+	/* what the insert allocates (its tuple arrays, toasted copies) goes with the transaction */
+	old = MemoryContextSwitchTo(queue_cxt);
 	/* all of them, written or not: the ones held for outer levels come later */
 	queue_assign_ids();
-	rel = table_open(queue_relid, RowExclusiveLock);
 	nslots = Min(queue_len - from, QUEUE_INSERT_BATCH);
 	slots = palloc(sizeof(TupleTableSlot *) * nslots);
 	for (int i = 0; i < nslots; i++)
@@ -124,20 +140,22 @@ queue_write(int from)
 	{
 		int			n = Min(nslots, queue_len - i);
 
+		/* the slots only borrow the tuples; the insert uses them in place */
 		for (int k = 0; k < n; k++)
-		{
-			queue_bytes -= queue[i + k].tuple->t_len;
-			/* the slot owns the tuple from here: the insert needs no copy of it */
-			ExecStoreHeapTuple(queue[i + k].tuple, slots[k], true);
-			queue[i + k].tuple = NULL;
-		}
+			ExecStoreHeapTuple(queue[i + k].tuple, slots[k], false);
 		table_multi_insert(rel, slots, n, cid, 0, NULL);
 		for (int k = 0; k < n; k++)
+		{
 			ExecClearTuple(slots[k]);
+			queue_bytes -= queue[i + k].tuple->t_len;
+			heap_freetuple(queue[i + k].tuple);
+			queue[i + k].tuple = NULL;
+		}
 	}
 	for (int i = 0; i < nslots; i++)
 		ExecDropSingleTupleTableSlot(slots[i]);
 	pfree(slots);
+	MemoryContextSwitchTo(old);
 	table_close(rel, NoLock);	/* the lock is held to the end of the transaction */
 	queue_len = from;
 	queue_with_ids = Min(queue_with_ids, queue_len);
@@ -194,11 +212,25 @@ queue_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 		return;
 	switch (event)
 	{
+		case SUBXACT_EVENT_PRE_COMMIT_SUB:
+			/*
+			 * Still inside the subtransaction: if the queue is large, write
+			 * its rows now instead of handing them to the parent, which
+			 * could otherwise only write them at its own level (an
+			 * exception block per row would hold them all to commit).
+			 */
+			if (queue_bytes > QUEUE_FLUSH_BYTES)
+				queue_write(queue_tail(level));
+			break;
 		case SUBXACT_EVENT_ABORT_SUB:
 			for (i = queue_tail(level); queue_len > i; queue_len--)
 			{
-				queue_bytes -= queue[queue_len - 1].tuple->t_len;
-				heap_freetuple(queue[queue_len - 1].tuple);
+				HeapTuple	t = queue[queue_len - 1].tuple;
+
+				if (t == NULL)
+					continue;	/* written by a failed write: the abort removes it */
+				queue_bytes -= t->t_len;
+				heap_freetuple(t);
 			}
 			queue_with_ids = Min(queue_with_ids, queue_len);
 			break;
@@ -222,6 +254,8 @@ tc_pending_queue_add(Relation rel, Oid seq, Datum *values, bool *nulls)
 	MemoryContext old;
 	int			level = GetCurrentTransactionNestLevel();
 
+	if (IsParallelWorker())
+		elog(ERROR, "audit rows cannot be captured in a parallel worker");
 	if (!callbacks_registered)
 	{
 		RegisterXactCallback(queue_xact_cb, NULL);
@@ -240,7 +274,7 @@ tc_pending_queue_add(Relation rel, Oid seq, Datum *values, bool *nulls)
 	{
 		queue_cap = queue_cap == 0 ? 16 : queue_cap * 2;
 		queue = queue == NULL ? palloc(sizeof(queued_row) * queue_cap)
-			: repalloc(queue, sizeof(queued_row) * queue_cap);
+			: repalloc_huge(queue, sizeof(queued_row) * queue_cap);
 	}
 	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
 	queue[queue_len].tuple = tup;
@@ -254,9 +288,8 @@ tc_pending_queue_add(Relation rel, Oid seq, Datum *values, bool *nulls)
 
 /*
  * Write the held rows that the current (sub)transaction may write now: those
- * it captured itself.  For audit_seal(), which must see its own
- * transaction's rows, and for a queue grown past QUEUE_FLUSH_BYTES.  True if
- * it wrote any (visible after the next CommandCounterIncrement).
+ * it captured itself.  For a queue grown past QUEUE_FLUSH_BYTES.  True if it
+ * wrote any.
  */
 bool
 tc_pending_queue_flush(void)
@@ -269,5 +302,22 @@ tc_pending_queue_flush(void)
 	if (from == queue_len)
 		return false;
 	queue_write(from);
+	return true;
+}
+
+/*
+ * For audit_seal(), which seals its own transaction's rows with the rest:
+ * write every held row, if they are all the current subtransaction's.  Were
+ * some held for an outer level, sealing the others now would put them ahead
+ * of rows captured before them; then nothing is written (all are sealed
+ * after commit).  True if it wrote any (visible after the next
+ * CommandCounterIncrement).
+ */
+bool
+tc_pending_queue_flush_all(void)
+{
+	if (queue_len == 0 || queue_tail(GetCurrentTransactionNestLevel()) != 0)
+		return false;
+	queue_write(0);
 	return true;
 }
