@@ -4,7 +4,9 @@
 \set SHOW_CONTEXT never
 \pset footer off
 SET search_path = tracechain;
+SET client_min_messages = warning;
 DROP TABLE IF EXISTS public.shipments;
+RESET client_min_messages;
 CREATE TABLE public.shipments (id int PRIMARY KEY, sku text, qty int, status text);
 INSERT INTO public.shipments SELECT g, 'SKU-' || g, g * 10, 'packed' FROM generate_series(1, 5) g;
 
@@ -30,7 +32,7 @@ ROLLBACK;
 \echo
 \echo '### 3. The worker seals committed rows into the chain (audit_seal() does it now): one chain row per changed row,'
 \echo '###    UPDATEs with only the changed columns plus the key, and the statement, principal, db user and xid.'
-SELECT audit_seal() > 0 AS sealed;
+SELECT audit_seal() >= 0 AS sealed;   -- 0 if the worker got there first
 SELECT id, action, details->'key' AS key, details->'old' AS old, details->'new' AS new, db_user,
        details->>'statement' AS statement
   FROM audit_log WHERE resource = 'public.shipments' AND type = 'data' ORDER BY id;
