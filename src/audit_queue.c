@@ -105,7 +105,7 @@ queue_assign_ids(void)
 
 /*
  * Write the held rows from index `from` to the end, then drop them from the
- * queue.  A row stays the queue's until its batch is inserted (an error in
+ * queue.  A row stays in the queue until its batch is inserted (an error in
  * the insert leaves the queue consistent for the subtransaction abort that
  * follows); written rows are NULL until queue_len drops below them.
  */
@@ -140,16 +140,20 @@ queue_write(int from)
 	{
 		int			n = Min(nslots, queue_len - i);
 
-		/* the slots only borrow the tuples; the insert uses them in place */
+		/*
+		 * The slots own the tuples, so the insert uses them in place with no
+		 * copy; the queue keeps pointing at them until the batch is in, for
+		 * the subtransaction abort that would follow a failed insert (which
+		 * never clears these slots, so nothing frees them twice).
+		 */
 		for (int k = 0; k < n; k++)
-			ExecStoreHeapTuple(queue[i + k].tuple, slots[k], false);
+			ExecStoreHeapTuple(queue[i + k].tuple, slots[k], true);
 		table_multi_insert(rel, slots, n, cid, 0, NULL);
 		for (int k = 0; k < n; k++)
 		{
-			ExecClearTuple(slots[k]);
 			queue_bytes -= queue[i + k].tuple->t_len;
-			heap_freetuple(queue[i + k].tuple);
 			queue[i + k].tuple = NULL;
+			ExecClearTuple(slots[k]);
 		}
 	}
 	for (int i = 0; i < nslots; i++)
