@@ -248,9 +248,8 @@ tc_chain_begin_direct(tc_chain *chain)
 	chain->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(chain->rri, chain->rel, 1, NULL, 0);
 	ExecOpenIndices(chain->rri, false);
-	chain->slots = palloc(sizeof(TupleTableSlot *) * TC_CHAIN_BATCH);
-	for (int i = 0; i < TC_CHAIN_BATCH; i++)
-		chain->slots[i] = MakeSingleTupleTableSlot(RelationGetDescr(chain->rel), &TTSOpsHeapTuple);
+	/* slots made as rows come: most batches of a quiet log are a few rows */
+	chain->slots = palloc0(sizeof(TupleTableSlot *) * TC_CHAIN_BATCH);
 	chain->nheld = 0;
 	chain->heldcxt = AllocSetContextCreate(CurrentMemoryContext, "tracechain chain rows", ALLOCSET_DEFAULT_SIZES);
 	chain->direct = true;
@@ -283,7 +282,7 @@ tc_chain_end_direct(tc_chain *chain)
 		return;
 	chain_write_held(chain);
 	ExecCloseIndices(chain->rri);
-	for (int i = 0; i < TC_CHAIN_BATCH; i++)
+	for (int i = 0; i < TC_CHAIN_BATCH && chain->slots[i] != NULL; i++)
 		ExecDropSingleTupleTableSlot(chain->slots[i]);
 	pfree(chain->slots);
 	MemoryContextDelete(chain->heldcxt);
@@ -379,6 +378,15 @@ tc_chain_append(tc_chain *chain, const tc_audit_row *row)
 			isnull[i] = nulls[i] == 'n';
 		tup = heap_form_tuple(RelationGetDescr(chain->rel), values, isnull);
 		MemoryContextSwitchTo(old);
+		if (chain->slots[chain->nheld] == NULL)
+		{
+			/* in the executor state's context: the caller's is reset per row */
+			MemoryContext o = MemoryContextSwitchTo(chain->estate->es_query_cxt);
+
+			chain->slots[chain->nheld] = MakeSingleTupleTableSlot(RelationGetDescr(chain->rel),
+																  &TTSOpsHeapTuple);
+			MemoryContextSwitchTo(o);
+		}
 		ExecStoreHeapTuple(tup, chain->slots[chain->nheld++], true);
 		if (chain->nheld == TC_CHAIN_BATCH)
 			chain_write_held(chain);

@@ -73,10 +73,9 @@ extern void tc_pending_close(tc_pending *p);
 
 /*
  * audit_queue.c: tc_pending_insert's rows are held in the backend and written
- * together just before the transaction commits (or sooner: _flush).
+ * together just before the transaction commits (or sooner: _flush_all).
  */
 extern void tc_pending_queue_add(struct RelationData *rel, Oid seq, Datum *values, bool *nulls);
-extern bool tc_pending_queue_flush(void);
 extern bool tc_pending_queue_flush_all(void);
 
 /* Fill a row from the SQL arguments (type, action, resource, details, actor, ip). */

@@ -95,7 +95,10 @@ queue_assign_ids(void)
 		{
 			base = nextval_internal(queue_seq, false);
 			if (base > PG_INT64_MAX / IDS_PER_NEXTVAL - 1)
-				elog(ERROR, "tracechain.audit_pending ids are exhausted");
+				ereport(ERROR,
+						(errcode(ERRCODE_SEQUENCE_GENERATOR_LIMIT_EXCEEDED),
+						 errmsg("tracechain.audit_pending ids are exhausted"),
+						 errhint("Seal the pending rows, then reset the sequence of tracechain.audit_pending.")));
 			base *= IDS_PER_NEXTVAL;
 		}
 		*(int64 *) ((char *) h + h->t_hoff) = base + k % IDS_PER_NEXTVAL;
@@ -178,6 +181,17 @@ queue_tail(int level)
 	return i;
 }
 
+/*
+ * Write the held rows that the current (sub)transaction may write now: those
+ * it captured itself (or, ending, was handed by its children).
+ */
+static void
+queue_write_own(void)
+{
+	if (queue_len > 0)
+		queue_write(queue_tail(GetCurrentTransactionNestLevel()));
+}
+
 static void
 queue_xact_cb(XactEvent event, void *arg)
 {
@@ -224,7 +238,7 @@ queue_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 			 * exception block per row would hold them all to commit).
 			 */
 			if (queue_bytes > QUEUE_FLUSH_BYTES)
-				queue_write(queue_tail(level));
+				queue_write_own();
 			break;
 		case SUBXACT_EVENT_ABORT_SUB:
 			for (i = queue_tail(level); queue_len > i; queue_len--)
@@ -232,7 +246,7 @@ queue_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 				HeapTuple	t = queue[queue_len - 1].tuple;
 
 				if (t == NULL)
-					continue;	/* written by a failed write: the abort removes it */
+					continue;	/* inserted by a write that failed later: the abort removes it */
 				queue_bytes -= t->t_len;
 				heap_freetuple(t);
 			}
@@ -287,26 +301,7 @@ tc_pending_queue_add(Relation rel, Oid seq, Datum *values, bool *nulls)
 	queue_bytes += tup->t_len;
 	MemoryContextSwitchTo(old);
 	if (queue_bytes > queue_flush_at)
-		tc_pending_queue_flush();
-}
-
-/*
- * Write the held rows that the current (sub)transaction may write now: those
- * it captured itself.  For a queue grown past QUEUE_FLUSH_BYTES.  True if it
- * wrote any.
- */
-bool
-tc_pending_queue_flush(void)
-{
-	int			from;
-
-	if (queue_len == 0)
-		return false;
-	from = queue_tail(GetCurrentTransactionNestLevel());
-	if (from == queue_len)
-		return false;
-	queue_write(from);
-	return true;
+		queue_write_own();
 }
 
 /*
