@@ -291,6 +291,30 @@ tc_chain_end_direct(tc_chain *chain)
 	chain->direct = false;
 }
 
+/*
+ * The sealer: a formed row goes straight into the heap and the indexes, no
+ * executor per row, TC_CHAIN_BATCH rows at a time.
+ */
+static void
+chain_hold(tc_chain *chain, Datum *values, bool *isnull)
+{
+	MemoryContext old = MemoryContextSwitchTo(chain->heldcxt);
+	HeapTuple	tup = heap_form_tuple(RelationGetDescr(chain->rel), values, isnull);
+
+	MemoryContextSwitchTo(old);
+	if (chain->slots[chain->nheld] == NULL)
+	{
+		/* in the executor state's context: the caller's is reset per row */
+		old = MemoryContextSwitchTo(chain->estate->es_query_cxt);
+		chain->slots[chain->nheld] = MakeSingleTupleTableSlot(RelationGetDescr(chain->rel),
+															  &TTSOpsHeapTuple);
+		MemoryContextSwitchTo(old);
+	}
+	ExecStoreHeapTuple(tup, chain->slots[chain->nheld++], true);
+	if (chain->nheld == TC_CHAIN_BATCH)
+		chain_write_held(chain);
+}
+
 int64
 tc_audit_append(const tc_audit_row *row)
 {
@@ -366,30 +390,11 @@ tc_chain_append(tc_chain *chain, const tc_audit_row *row)
 
 	if (chain->direct)
 	{
-		/*
-		 * The sealer: straight into the heap and the indexes, no executor
-		 * per row, TC_CHAIN_BATCH rows at a time.
-		 */
 		bool		isnull[A_NATTS];
-		MemoryContext old = MemoryContextSwitchTo(chain->heldcxt);
-		HeapTuple	tup;
 
 		for (int i = 0; i < A_NATTS; i++)
 			isnull[i] = nulls[i] == 'n';
-		tup = heap_form_tuple(RelationGetDescr(chain->rel), values, isnull);
-		MemoryContextSwitchTo(old);
-		if (chain->slots[chain->nheld] == NULL)
-		{
-			/* in the executor state's context: the caller's is reset per row */
-			MemoryContext o = MemoryContextSwitchTo(chain->estate->es_query_cxt);
-
-			chain->slots[chain->nheld] = MakeSingleTupleTableSlot(RelationGetDescr(chain->rel),
-																  &TTSOpsHeapTuple);
-			MemoryContextSwitchTo(o);
-		}
-		ExecStoreHeapTuple(tup, chain->slots[chain->nheld++], true);
-		if (chain->nheld == TC_CHAIN_BATCH)
-			chain_write_held(chain);
+		chain_hold(chain, values, isnull);
 		pfree(dbuf.data);
 		pfree(hbuf.data);
 		chain->head_id = head_id + 1;
@@ -467,6 +472,48 @@ row_text_from_values(row_text *rt, Datum *v, bool *n, StringInfo dbuf)
 
 		set_field(&rt->f[8], s, strlen(s));
 	}
+}
+
+/*
+ * The sealer's append (tc_chain_begin_direct): `values` and `isnull` hold a
+ * row's at .. ip as audit_log's columns 2 to 9 (audit_pending has the same
+ * columns in the same order); this fills in id, prev_hash and hash and holds
+ * the row for the next multi-insert.  The values are hashed as the verifier
+ * reads them back (row_text_from_values), with no round trip through C
+ * strings.  Returns the row's id.
+ */
+int64
+tc_chain_append_values(tc_chain *chain, Datum *values, bool *isnull)
+{
+	row_text	rt;
+	StringInfoData dbuf,
+				hbuf;
+	uint8		hash[TC_HASH_LEN];
+	int64		id = chain->head_id + 1;
+
+	Assert(chain->direct);
+	if (isnull[A_AT - 1] || isnull[A_TYPE - 1] || isnull[A_DB_USER - 1] ||
+		isnull[A_ACTION - 1] || isnull[A_DETAILS - 1])
+		elog(ERROR, "a pending audit row has a null required column");
+	/* in line: the row is hashed from these bytes and stored with them */
+	for (int i = A_TYPE; i <= A_IP; i++)
+		if (!isnull[i - 1] && TupleDescAttr(RelationGetDescr(chain->rel), i - 1)->attlen == -1)
+			values[i - 1] = PointerGetDatum(PG_DETOAST_DATUM_PACKED(values[i - 1]));
+	values[A_ID - 1] = Int64GetDatum(id);
+	isnull[A_ID - 1] = false;
+	initStringInfo(&dbuf);
+	initStringInfo(&hbuf);
+	row_text_from_values(&rt, values, isnull, &dbuf);
+	hash_row(&rt, chain->head_hash, &hbuf, hash);
+	values[A_PREV_HASH - 1] = PointerGetDatum(make_bytea(chain->head_hash, TC_HASH_LEN));
+	values[A_HASH - 1] = PointerGetDatum(make_bytea(hash, TC_HASH_LEN));
+	isnull[A_PREV_HASH - 1] = isnull[A_HASH - 1] = false;
+	chain_hold(chain, values, isnull);
+	pfree(dbuf.data);
+	pfree(hbuf.data);
+	chain->head_id = id;
+	memcpy(chain->head_hash, hash, TC_HASH_LEN);
+	return id;
 }
 
 static bool

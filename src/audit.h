@@ -49,6 +49,7 @@ typedef struct tc_chain
 
 extern void tc_chain_open(tc_chain *chain);
 extern int64 tc_chain_append(tc_chain *chain, const tc_audit_row *row);
+extern int64 tc_chain_append_values(tc_chain *chain, Datum *values, bool *isnull);
 extern void tc_chain_begin_direct(tc_chain *chain);
 extern void tc_chain_end_direct(tc_chain *chain);
 
@@ -59,7 +60,11 @@ extern void tc_chain_end_direct(tc_chain *chain);
  */
 extern void tc_audit_enqueue(const tc_audit_row *row);
 
-/* The same for many rows: open, insert each, close (audit_capture.c). */
+/*
+ * The same for many rows (audit_capture.c): open audit_pending, queue each
+ * row's values (audit_pending's columns, the id left 0) with
+ * tc_pending_queue_add, close.
+ */
 typedef struct tc_pending
 {
 	struct RelationData *rel;
@@ -68,11 +73,10 @@ typedef struct tc_pending
 } tc_pending;
 
 extern void tc_pending_open(tc_pending *p);
-extern void tc_pending_insert(tc_pending *p, const tc_audit_row *row);
 extern void tc_pending_close(tc_pending *p);
 
 /*
- * audit_queue.c: tc_pending_insert's rows are held in the backend and written
+ * audit_queue.c: rows of audit_pending are held in the backend and written
  * together just before the transaction commits (or sooner: _flush_all).
  */
 extern void tc_pending_queue_add(struct RelationData *rel, Oid seq, Datum *values, bool *nulls);

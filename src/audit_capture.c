@@ -53,16 +53,20 @@ typedef struct capture_ctx
 {
 	Relation	rel;
 	TupleDesc	desc;
-	char	   *relname;
 	AttrNumber *key;
 	int			nkey;
 	AttrNumber *all;
 	int			nall;
 	col_conv   *conv;			/* by attribute number - 1 */
 	const char *statement;
-	TransactionId xid;
-	const pg_uuid_t *actor;
-	const char *db_user;
+	int			statement_len;
+	Numeric		xid;
+	/* audit_pending's values that are the same for all rows of the statement */
+	Datum		type_d;
+	Datum		actor_d;		/* (Datum) 0: none */
+	Datum		db_user_d;
+	Datum		resource_d;
+	Datum		action_d[4];	/* by capture_op, made on first use */
 	tc_pending	pending;
 	MemoryContext cxt;			/* the trigger call's */
 	MemoryContext rowcxt;
@@ -303,34 +307,35 @@ push_columns(capture_ctx *c, JsonbParseState **ps, const char *name, TupleTableS
 	pushJsonbValue(ps, WJB_END_OBJECT, NULL);
 }
 
-/* The row's action for its op: "row." and the op in lower case. */
-static const char *
-op_action(const char *op)
+/* A captured row's operation: its "op" in the details, and its action. */
+typedef enum capture_op
 {
-	if (strcmp(op, "INSERT") == 0)
-		return "row.insert";
-	if (strcmp(op, "UPDATE") == 0)
-		return "row.update";
-	if (strcmp(op, "DELETE") == 0)
-		return "row.delete";
-	if (strcmp(op, "TRUNCATE") == 0)
-		return "row.truncate";
-	elog(ERROR, "unexpected captured operation \"%s\"", op);
-	return NULL;				/* keep the compiler quiet */
-}
+	OP_INSERT, OP_UPDATE, OP_DELETE, OP_TRUNCATE
+} capture_op;
+
+static const struct
+{
+	const char *op;
+	const char *action;
+}			capture_ops[] = {
+	[OP_INSERT] = {"INSERT", "row.insert"},
+	[OP_UPDATE] = {"UPDATE", "row.update"},
+	[OP_DELETE] = {"DELETE", "row.delete"},
+	[OP_TRUNCATE] = {"TRUNCATE", "row.truncate"},
+};
 
 static void
-capture_emit(capture_ctx *c, const char *op, TupleTableSlot *oldslot, TupleTableSlot *newslot)
+capture_emit(capture_ctx *c, capture_op op, TupleTableSlot *oldslot, TupleTableSlot *newslot)
 {
 	JsonbParseState *ps = NULL;
 	JsonbValue *res;
 	JsonbValue	v;
-	tc_audit_row row;
-	const char *action = op_action(op);
+	Datum		values[9];
+	bool		nulls[9] = {false};
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	push_string(&ps, WJB_KEY, "op", 2);
-	push_string(&ps, WJB_VALUE, op, (int) strlen(op));
+	push_string(&ps, WJB_VALUE, capture_ops[op].op, (int) strlen(capture_ops[op].op));
 	if (c->nkey > 0 && (newslot || oldslot))
 		push_columns(c, &ps, "key", newslot ? newslot : oldslot, c->key, c->nkey);
 	if (oldslot && newslot)
@@ -357,11 +362,11 @@ capture_emit(capture_ctx *c, const char *op, TupleTableSlot *oldslot, TupleTable
 		push_columns(c, &ps, "new", newslot, c->all, c->nall);
 	push_string(&ps, WJB_KEY, "xid", 3);
 	v.type = jbvNumeric;
-	v.val.numeric = int64_to_numeric((int64) c->xid);
+	v.val.numeric = c->xid;
 	pushJsonbValue(&ps, WJB_VALUE, &v);
 	push_string(&ps, WJB_KEY, "statement", 9);
 	if (c->statement)
-		push_string(&ps, WJB_VALUE, c->statement, (int) strlen(c->statement));
+		push_string(&ps, WJB_VALUE, c->statement, c->statement_len);
 	else
 	{
 		v.type = jbvNull;
@@ -369,15 +374,25 @@ capture_emit(capture_ctx *c, const char *op, TupleTableSlot *oldslot, TupleTable
 	}
 	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 
-	row.at = GetCurrentTimestamp();
-	row.type = "data";
-	row.actor = c->actor;
-	row.db_user = c->db_user;
-	row.action = action;
-	row.resource = c->relname;
-	row.details = JsonbValueToJsonb(res);
-	row.ip = NULL;
-	tc_pending_insert(&c->pending, &row);
+	if (c->action_d[op] == (Datum) 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(c->cxt);
+
+		c->action_d[op] = CStringGetTextDatum(capture_ops[op].action);
+		MemoryContextSwitchTo(old);
+	}
+	/* audit_pending's columns (tc_pending_insert's, without a conversion per row) */
+	values[0] = Int64GetDatum(0);	/* given out when it is written (audit_queue.c) */
+	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	values[2] = c->type_d;
+	values[3] = c->actor_d;
+	nulls[3] = c->actor_d == (Datum) 0;
+	values[4] = c->db_user_d;
+	values[5] = c->action_d[op];
+	values[6] = c->resource_d;
+	values[7] = JsonbPGetDatum(JsonbValueToJsonb(res));
+	nulls[8] = true;
+	tc_pending_queue_add(c->pending.rel, c->pending.seq, values, nulls);
 }
 
 /*
@@ -394,14 +409,17 @@ record_statement(TriggerData *td, const rel_info *info)
 	return !info->protected;
 }
 
-/* The statement text, clipped to STATEMENT_MAX bytes on a character boundary. */
+/* The statement text, clipped to STATEMENT_MAX bytes on a character boundary (*len of them). */
 static const char *
-statement_text(TriggerData *td, const rel_info *info)
+statement_text(TriggerData *td, const rel_info *info, int *len)
 {
+	size_t		n;
+
 	if (!debug_query_string || !record_statement(td, info))
 		return NULL;
-	return pnstrdup(debug_query_string,
-					pg_mbcliplen(debug_query_string, (int) strlen(debug_query_string), STATEMENT_MAX));
+	n = strlen(debug_query_string);
+	*len = n > STATEMENT_MAX ? pg_mbcliplen(debug_query_string, (int) n, STATEMENT_MAX) : (int) n;
+	return pnstrdup(debug_query_string, *len);
 }
 
 /*
@@ -426,9 +444,20 @@ tc_audit_capture(PG_FUNCTION_ARGS)
 	memset(&c, 0, sizeof(c));
 	c.rel = td->tg_relation;
 	c.desc = RelationGetDescr(c.rel);
-	c.xid = GetTopTransactionId();
-	c.actor = tc_current_principal();
-	c.db_user = GetUserNameFromId(GetSessionUserId(), false);
+	c.xid = int64_to_numeric((int64) GetTopTransactionId());
+	{
+		const pg_uuid_t *actor = tc_current_principal();
+
+		if (actor)
+		{
+			pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+
+			*u = *actor;
+			c.actor_d = UUIDPGetDatum(u);
+		}
+	}
+	c.type_d = CStringGetTextDatum("data");
+	c.db_user_d = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetSessionUserId(), false)));
 	c.all = palloc(sizeof(AttrNumber) * Max(c.desc->natts, 1));
 	for (int i = 0; i < c.desc->natts; i++)
 		if (!TupleDescAttr(c.desc, i)->attisdropped)
@@ -436,9 +465,9 @@ tc_audit_capture(PG_FUNCTION_ARGS)
 	c.conv = palloc0(sizeof(col_conv) * Max(c.desc->natts, 1));
 	/* copies: code run while capturing (a type's output function) could rebuild the entry */
 	info = rel_info_get(c.rel);
-	c.relname = pstrdup(info->relname);
+	c.resource_d = CStringGetTextDatum(info->relname);
 	c.nkey = info->nkey;
-	c.statement = statement_text(td, info);
+	c.statement = statement_text(td, info, &c.statement_len);
 	c.key = palloc(sizeof(AttrNumber) * Max(c.nkey, 1));
 	if (c.nkey > 0)
 		memcpy(c.key, info->key, sizeof(AttrNumber) * c.nkey);
@@ -449,7 +478,7 @@ tc_audit_capture(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 	{
 		old = MemoryContextSwitchTo(c.rowcxt);
-		capture_emit(&c, "TRUNCATE", NULL, NULL);
+		capture_emit(&c, OP_TRUNCATE, NULL, NULL);
 		MemoryContextSwitchTo(old);
 	}
 	else
@@ -466,12 +495,12 @@ tc_audit_capture(PG_FUNCTION_ARGS)
 		{
 			bool		have_old = oslot && tuplestore_gettupleslot(td->tg_oldtable, true, false, oslot);
 			bool		have_new = nslot && tuplestore_gettupleslot(td->tg_newtable, true, false, nslot);
-			const char *op;
+			capture_op op;
 
 			if (!have_old && !have_new)
 				break;
 			CHECK_FOR_INTERRUPTS();
-			op = (have_old && have_new) ? "UPDATE" : have_new ? "INSERT" : "DELETE";
+			op = (have_old && have_new) ? OP_UPDATE : have_new ? OP_INSERT : OP_DELETE;
 			old = MemoryContextSwitchTo(c.rowcxt);
 			capture_emit(&c, op, have_old ? oslot : NULL, have_new ? nslot : NULL);
 			MemoryContextSwitchTo(old);

@@ -56,6 +56,7 @@
 #include "utils/timestamp.h"
 
 #include "audit.h"
+#include "audit_walk.h"
 #include "principal.h"
 #include "worker.h"
 
@@ -87,9 +88,15 @@ pending_relcache_cb(Datum arg, Oid relid)
 		pending_relid = InvalidOid;
 }
 
+/* audit_pending's column types: audit_log's first nine (A_ID .. A_IP). */
+#define PENDING_NATTS A_IP
+static const Oid pending_types[PENDING_NATTS] = {INT8OID, TIMESTAMPTZOID, TEXTOID, UUIDOID, NAMEOID,
+TEXTOID, TEXTOID, JSONBOID, INETOID};
+
 /*
- * audit_pending's oid, its shape checked (9 columns, no index: nothing that
- * the direct inserts and deletes here would skip), once until it changes.
+ * audit_pending's oid, its shape checked (these 9 columns, no index: nothing
+ * that the direct inserts and deletes here would skip), once until it
+ * changes.
  */
 static Oid
 pending_relid_get(void)
@@ -110,10 +117,17 @@ pending_relid_get(void)
 		if (!OidIsValid(relid))
 			elog(ERROR, "tracechain.audit_pending does not exist");
 		rel = table_open(relid, RowExclusiveLock);
-		/* the queue writes each id in place at the start of its tuple's data */
-		ok = RelationGetDescr(rel)->natts == 9 && RelationGetIndexList(rel) == NIL &&
-			TupleDescAttr(RelationGetDescr(rel), 0)->atttypid == INT8OID &&
+		/*
+		 * The queue writes each id in place at the start of its tuple's data
+		 * (a not-null int8 first); the sealer hands the other columns to
+		 * audit_log's as they are (the same types in the same order).
+		 */
+		ok = RelationGetDescr(rel)->natts == PENDING_NATTS &&
+			RelationGetIndexList(rel) == NIL &&
 			TupleDescAttr(RelationGetDescr(rel), 0)->attnotnull;
+		for (int i = 0; ok && i < PENDING_NATTS; i++)
+			ok = TupleDescAttr(RelationGetDescr(rel), i)->atttypid == pending_types[i] &&
+				!TupleDescAttr(RelationGetDescr(rel), i)->attisdropped;
 		table_close(rel, NoLock);
 		if (!ok)
 			elog(ERROR, "tracechain.audit_pending has an unexpected shape");
@@ -133,7 +147,7 @@ tc_pending_open(tc_pending *p)
 	p->session_user = NULL;
 }
 
-void
+static void
 tc_pending_insert(tc_pending *p, const tc_audit_row *row)
 {
 	Datum		v[9];
@@ -247,62 +261,87 @@ pending_scan(Relation rel, Snapshot snap, bool any_only, int64 *n)
 	return refs;
 }
 
-/* The pending row at `tid` as an audit row (allocated in the current context). */
-static void
-pending_row(Relation rel, Snapshot snap, const ItemPointerData *tid, tc_audit_row *row)
+/*
+ * Append the pending row `ref` to the chain, if `snap` still sees it: false
+ * when another sealer has moved it since the row was planned (see
+ * seal_plan), and when a vacuum has since given its place to another row.
+ * audit_pending's columns are audit_log's first nine, so the row's values go
+ * to the chain as they are.
+ */
+static bool
+seal_row(tc_chain *chain, Relation rel, Snapshot snap, const pending_ref *ref)
 {
 	HeapTupleData tuple;
 	Buffer		buf;
-	Datum		v[9];
-	bool		isnull[9];
+	Datum		v[A_NATTS];
+	bool		isnull[A_NATTS];
 
-	tuple.t_self = *tid;
+	tuple.t_self = ref->tid;
 	if (!heap_fetch(rel, snap, &tuple, &buf, false))
-		elog(ERROR, "a pending audit row vanished under the chain lock");
+		return false;
 	heap_deform_tuple(&tuple, RelationGetDescr(rel), v, isnull);
-	/* copies: the buffer is released before the row is used */
-	row->at = DatumGetTimestampTz(v[1]);
-	row->type = TextDatumGetCString(v[2]);
-	if (isnull[3])
-		row->actor = NULL;
-	else
+	if (isnull[0] || DatumGetInt64(v[0]) != ref->id)
 	{
-		pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
-
-		memcpy(u, DatumGetUUIDP(v[3]), sizeof(pg_uuid_t));
-		row->actor = u;
+		ReleaseBuffer(buf);
+		return false;
 	}
-	row->db_user = pstrdup(NameStr(*DatumGetName(v[4])));
-	row->action = TextDatumGetCString(v[5]);
-	row->resource = isnull[6] ? NULL : TextDatumGetCString(v[6]);
-	row->details = DatumGetJsonbPCopy(v[7]);
-	row->ip = isnull[8] ? NULL : DatumGetCString(DirectFunctionCall1(inet_out, v[8]));
+	/* the values point into the buffer until the row is formed */
+	tc_chain_append_values(chain, v, isnull);
 	ReleaseBuffer(buf);
+	return true;
 }
 
 /*
- * Move up to `max_rows` committed pending rows into the chain, in one
- * transaction (the caller's).  Returns how many were sealed.
+ * The rows a sealer has yet to seal, in pending-id order: one scan of
+ * audit_pending gives the rows of several batches (each batch used to scan
+ * the whole table again, dead rows of earlier batches included).
+ *
+ * A plan made under one snapshot stays a correct order for later batches
+ * under newer ones: if a planned row's transaction had to wait for another
+ * transaction's commit, that transaction's rows were committed, and so
+ * planned, too, with smaller ids.  Rows committed after the plan was made
+ * wait for the next plan.  Planned rows that another sealer (audit_seal() in
+ * a session) moved in between are skipped.
+ */
+typedef struct seal_plan
+{
+	MemoryContext cxt;			/* refs live here (the worker's: across transactions) */
+	pending_ref *refs;
+	int64		n;				/* planned rows */
+	int64		next;			/* the first not yet taken */
+} seal_plan;
+
+/*
+ * Seal the next at most `max_rows` rows of `plan` (making a new plan when it
+ * is used up) in one transaction, the caller's.  Returns how many rows were
+ * taken from the plan (0: nothing is pending); *sealed says how many of them
+ * went into the chain.
  */
 static int64
-seal_batch(int max_rows)
+seal_batch(seal_plan *plan, int max_rows, int64 *sealed)
 {
 	tc_chain	chain;
 	Relation	rel;
 	Snapshot	snap;
-	pending_ref *refs;
-	int64		n;
+	int64		take;
 	MemoryContext rowcxt,
 				old;
 
+	*sealed = 0;
 	rel = table_open(pending_relid_get(), RowExclusiveLock);
-	/* Cheap test first: nothing pending, no chain lock. */
-	refs = pending_scan(rel, GetActiveSnapshot(), true, &n);
-	pfree(refs);
-	if (n == 0)
+	if (plan->next >= plan->n)
 	{
-		table_close(rel, NoLock);
-		return 0;
+		pending_ref *refs;
+		int64		n;
+
+		/* Cheap test first: nothing pending, no chain lock. */
+		refs = pending_scan(rel, GetActiveSnapshot(), true, &n);
+		pfree(refs);
+		if (n == 0)
+		{
+			table_close(rel, NoLock);
+			return 0;
+		}
 	}
 	tc_chain_open(&chain);
 	/*
@@ -310,20 +349,29 @@ seal_batch(int max_rows)
 	 * and none that another sealer already moved.
 	 */
 	snap = RegisterSnapshot(GetLatestSnapshot());
-	refs = pending_scan(rel, snap, false, &n);
-	n = Min(n, max_rows);
-	if (n > 0)
+	if (plan->next >= plan->n)
 	{
+		MemoryContextReset(plan->cxt);
+		old = MemoryContextSwitchTo(plan->cxt);
+		plan->refs = pending_scan(rel, snap, false, &plan->n);
+		MemoryContextSwitchTo(old);
+		plan->next = 0;
+	}
+	take = Min(plan->n - plan->next, max_rows);
+	if (take > 0)
+	{
+		pending_ref *refs = plan->refs + plan->next;
+
 		rowcxt = AllocSetContextCreate(CurrentMemoryContext, "tracechain seal row", ALLOCSET_DEFAULT_SIZES);
 		tc_chain_begin_direct(&chain);
-		for (int64 i = 0; i < n; i++)
+		for (int64 i = 0; i < take; i++)
 		{
-			tc_audit_row row;
-
 			CHECK_FOR_INTERRUPTS();
 			old = MemoryContextSwitchTo(rowcxt);
-			pending_row(rel, snap, &refs[i].tid, &row);
-			tc_chain_append(&chain, &row);
+			if (seal_row(&chain, rel, snap, &refs[i]))
+				(*sealed)++;
+			else
+				ItemPointerSetInvalid(&refs[i].tid);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(rowcxt);
 		}
@@ -334,15 +382,16 @@ seal_batch(int max_rows)
 		 * heap: the guard trigger on audit_pending refuses every DELETE,
 		 * which only this code path, under the chain lock, may do.
 		 */
-		for (int64 i = 0; i < n; i++)
-			simple_heap_delete(rel, &refs[i].tid);
+		for (int64 i = 0; i < take; i++)
+			if (ItemPointerIsValid(&refs[i].tid))
+				simple_heap_delete(rel, &refs[i].tid);
+		plan->next += take;
 		/* the next batch of this transaction must not see them */
 		CommandCounterIncrement();
 	}
 	UnregisterSnapshot(snap);
-	pfree(refs);
 	table_close(rel, NoLock);
-	return n;
+	return take;
 }
 
 /* SQL: audit_seal(max_rows) -> rows sealed, in the caller's transaction. */
@@ -352,7 +401,8 @@ tc_audit_seal(PG_FUNCTION_ARGS)
 {
 	int32		max_rows = PG_ARGISNULL(0) ? 1000000 : PG_GETARG_INT32(0);
 	int64		total = 0,
-				n;
+				sealed;
+	seal_plan	plan = {0};
 
 	if (max_rows < 1)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_rows must be at least 1")));
@@ -370,8 +420,11 @@ tc_audit_seal(PG_FUNCTION_ARGS)
 		CommandCounterIncrement();
 	PushCopiedSnapshot(GetActiveSnapshot());
 	UpdateActiveSnapshotCommandId();
-	while (total < max_rows && (n = seal_batch(Min(SEAL_BATCH, max_rows - total))) > 0)
-		total += n;
+	plan.cxt = AllocSetContextCreate(CurrentMemoryContext, "tracechain seal plan", ALLOCSET_DEFAULT_SIZES);
+	/* until a new plan finds nothing: rows committed while sealing are sealed too */
+	while (total < max_rows && seal_batch(&plan, Min(SEAL_BATCH, max_rows - total), &sealed) > 0)
+		total += sealed;
+	MemoryContextDelete(plan.cxt);
 	PopActiveSnapshot();
 	PG_RETURN_INT64(total);
 }
@@ -440,30 +493,43 @@ pending_vacuum(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
-/* The worker job: seal in transactions of SEAL_BATCH rows, vacuum audit_pending now and then. */
+/*
+ * The worker job: seal in transactions of SEAL_BATCH rows, one plan for all
+ * the rows pending when the run began; vacuum audit_pending now and then.
+ */
 static void
 tc_audit_seal_job(void)
 {
 	static int64 since_vacuum = 0;
 	static TimestampTz last_vacuum = 0;
+	static MemoryContext plan_cxt = NULL;
+	seal_plan	plan = {0};
 	int64		total = 0;
 
+	if (plan_cxt == NULL)
+		plan_cxt = AllocSetContextCreate(TopMemoryContext, "tracechain seal plan", ALLOCSET_DEFAULT_SIZES);
+	/* a run that failed left its plan here */
+	MemoryContextReset(plan_cxt);
+	plan.cxt = plan_cxt;
 	for (;;)
 	{
-		int64		n;
+		int64		taken,
+					sealed;
 
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		pgstat_report_activity(STATE_RUNNING, "sealing tracechain audit rows");
-		n = seal_batch(SEAL_BATCH);
+		taken = seal_batch(&plan, SEAL_BATCH, &sealed);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		pgstat_report_activity(STATE_IDLE, NULL);
-		total += n;
-		if (n < SEAL_BATCH || total >= seal_max_per_run)
+		total += sealed;
+		/* the plan is used up (rows committed since wait for the next run), or enough for one run */
+		if (taken < SEAL_BATCH || total >= seal_max_per_run)
 			break;
 	}
+	MemoryContextReset(plan_cxt);
 	since_vacuum += total;
 	if (since_vacuum >= PENDING_VACUUM_ROWS ||
 		(since_vacuum > 0 && TimestampDifferenceExceeds(last_vacuum, GetCurrentTimestamp(), 10 * 1000)))
