@@ -17,6 +17,12 @@ CREATE TABLE audit_log (
 -- captured changes made with no principal) are never looked up by actor, so
 -- they stay out of this index and the sealer skips one index insert for each.
 CREATE INDEX audit_log_actor_at ON audit_log (actor, at) WHERE actor IS NOT NULL;
+-- For the worker's incident watch, which reads the rows sealed since its last
+-- run for failed sign-ins and rate-limit blocks: those are never data rows
+-- (captured changes, the registry's rows), which are most rows under load and
+-- stay out of this index, so the watch does not read them and the sealer
+-- makes no entry for them.
+CREATE INDEX audit_log_events ON audit_log (id) INCLUDE (action, ip) WHERE type <> 'data';
 COMMENT ON TABLE audit_log IS
 'Append-only, hash-chained audit trail: hash = SHA-256(prev_hash || canonical encoding of the row); see the README for the encoding';
 COMMENT ON COLUMN audit_log.id IS 'Position in the chain: 1, 2, 3, ... without gaps';

@@ -274,7 +274,7 @@ tc_incident_init(void)
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomStringVariable("tracechain.incident_failed_login_actions",
 							   "Audit actions that count as failed sign-ins (comma-separated).",
-							   "Only rows with an ip count.",
+							   "Only rows with an ip count; data rows (captured changes, the registry's rows) never do.",
 							   &failed_login_actions,
 							   "session.verify_failed,siwe.login_failed,totp.verify_failed,device.verify_failed,jwt.verify_failed",
 							   PGC_SIGHUP, 0, NULL, NULL, NULL);
@@ -284,7 +284,7 @@ tc_incident_init(void)
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("tracechain.incident_block_actions",
 							   "Audit actions that count as rate-limit blocks (comma-separated).",
-							   NULL, &block_actions, "ratelimit.block,ratelimit.blocked",
+							   "Data rows (captured changes, the registry's rows) never count.", &block_actions, "ratelimit.block,ratelimit.blocked",
 							   PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("tracechain.incident_block_duration",
 							"How long an automated incident response blocks an IP.",

@@ -716,7 +716,7 @@ BEGIN
   IF failed_logins > 0 THEN
     FOR r IN SELECT a.ip, count(*)::int AS n, min(a.at) AS first_at, max(a.at) AS last_at
                FROM audit_log a
-              WHERE a.id > st.audit_scanned_id AND a.id <= v_to AND a.ip IS NOT NULL
+              WHERE a.id > st.audit_scanned_id AND a.id <= v_to AND a.type <> 'data' AND a.ip IS NOT NULL
                 AND a.action = ANY (failed_login_actions)
               GROUP BY a.ip LOOP
       INSERT INTO incident_login_failures AS l (ip, window_start, failures)
@@ -742,7 +742,7 @@ BEGIN
   IF storm_blocks > 0 THEN
     SELECT count(*)::int AS n, min(a.id) AS first_id, min(a.at) AS first_at, max(a.at) AS last_at INTO r
       FROM audit_log a
-     WHERE a.id > st.audit_scanned_id AND a.id <= v_to AND a.action = ANY (block_actions);
+     WHERE a.id > st.audit_scanned_id AND a.id <= v_to AND a.type <> 'data' AND a.action = ANY (block_actions);
     IF r.n > 0 THEN
       IF st.storm_started_at IS NULL OR st.storm_started_at < r.last_at - login_window THEN
         st.storm_started_at := r.first_at;
@@ -755,7 +755,7 @@ BEGIN
       IF st.storm_blocks >= storm_blocks AND st.storm_incident IS NULL THEN
         SELECT coalesce(jsonb_agg(DISTINCT host(a.ip)), '[]') INTO v_ips
           FROM (SELECT a.ip FROM audit_log a
-                 WHERE a.id >= st.storm_first_id AND a.id <= v_to AND a.ip IS NOT NULL
+                 WHERE a.id >= st.storm_first_id AND a.id <= v_to AND a.type <> 'data' AND a.ip IS NOT NULL
                    AND a.action = ANY (block_actions) LIMIT 1000) a;
         st.storm_incident := _detect_incident('DDoS_ATTACK',
                                jsonb_build_object('reason', 'rate_limit_block_storm', 'blocks', st.storm_blocks,
@@ -771,7 +771,7 @@ BEGIN
   RETURN v_raised;
 END $$;
 COMMENT ON FUNCTION _incident_watch(text[], int, interval, text[], int, int) IS
-'Internal (worker): raise UNAUTHORIZED_ACCESS for an IP with failed_logins failures in login_window and DDoS_ATTACK for storm_blocks rate-limit blocks in it, from the audit rows since the last scan; returns the incidents raised';
+'Internal (worker): raise UNAUTHORIZED_ACCESS for an IP with failed_logins failures in login_window and DDoS_ATTACK for storm_blocks rate-limit blocks in it, from the audit rows since the last scan (data rows never count); returns the incidents raised';
 
 -- Verify the audit chain from where the last verification stopped (checking
 -- that the row it stopped at still has the hash it had then) up to max_rows

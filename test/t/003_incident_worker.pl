@@ -120,10 +120,15 @@ sql(q{SELECT tracechain.incident_transition(id, 'acknowledged'), tracechain.inci
 sql(q{SELECT tracechain._record_event('security', 'session.verify_failed', NULL, '{"reason": "unknown"}', NULL, '192.0.2.55')
       FROM generate_series(1, 4)});
 sql(q{SELECT tracechain._record_event('security', 'session.verify_failed', NULL, '{"reason": "unknown"}', NULL, '192.0.2.56')});
+# Data rows never count, whatever their action (the watch reads only the other rows).
+sql(q{SELECT tracechain._audit_enqueue('data', 'session.verify_failed', NULL, '{}', NULL, '192.0.2.55')
+      FROM generate_series(1, 3)});
 sql(q{SELECT tracechain.events_flush_wait()});
 sleep 2;
+is(sql(q{SELECT count(*) FROM tracechain.audit_log WHERE type = 'data' AND action = 'session.verify_failed'}),
+	'3', 'the data rows are sealed');
 is(sql(q{SELECT count(*) FROM tracechain.incidents WHERE source = 'tracechain' AND type = 'UNAUTHORIZED_ACCESS'}),
-	'0', 'four failures: no incident');
+	'0', 'four failures (and three data rows with the same action and IP): no incident');
 sql(q{SELECT tracechain._record_event('security', 'session.verify_failed', NULL, '{"reason": "unknown"}', NULL, '192.0.2.55')
       FROM generate_series(1, 3)});
 ok($node->poll_query_until('postgres',
