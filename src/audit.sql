@@ -22,7 +22,7 @@ CREATE INDEX audit_log_actor_at ON audit_log (actor, at) WHERE actor IS NOT NULL
 -- (captured changes, the registry's rows), which are most rows under load and
 -- stay out of this index, so the watch does not read them and the sealer
 -- makes no entry for them.
-CREATE INDEX audit_log_events ON audit_log (id) INCLUDE (action, ip) WHERE type <> 'data';
+CREATE INDEX audit_log_events ON audit_log (id) INCLUDE (action, ip, at) WHERE type <> 'data';
 COMMENT ON TABLE audit_log IS
 'Append-only, hash-chained audit trail: hash = SHA-256(prev_hash || canonical encoding of the row); see the README for the encoding';
 COMMENT ON COLUMN audit_log.id IS 'Position in the chain: 1, 2, 3, ... without gaps';

@@ -301,7 +301,10 @@ seal_row(tc_chain *chain, Relation rel, Snapshot snap, const pending_ref *ref)
  * transaction's commit, that transaction's rows were committed, and so
  * planned, too, with smaller ids.  Rows committed after the plan was made
  * wait for the next plan.  Planned rows that another sealer (audit_seal() in
- * a session) moved in between are skipped.
+ * a session) moved in between are skipped.  Between two of the worker's
+ * batches no lock is held on audit_pending: a vacuum may truncate its empty
+ * tail (planned rows there are gone: skipped too), and a rewrite (VACUUM
+ * FULL, CLUSTER) moves every row, so the plan is dropped and made again.
  */
 typedef struct seal_plan
 {
@@ -309,6 +312,7 @@ typedef struct seal_plan
 	pending_ref *refs;
 	int64		n;				/* planned rows */
 	int64		next;			/* the first not yet taken */
+	Oid			relfilenode;	/* audit_pending's storage when the plan was made */
 } seal_plan;
 
 /*
@@ -329,6 +333,8 @@ seal_batch(seal_plan *plan, int max_rows, int64 *sealed)
 
 	*sealed = 0;
 	rel = table_open(pending_relid_get(), RowExclusiveLock);
+	if (plan->next < plan->n && plan->relfilenode != rel->rd_node.relNode)
+		plan->next = plan->n;	/* rewritten since: its TIDs mean nothing now */
 	if (plan->next >= plan->n)
 	{
 		pending_ref *refs;
@@ -356,11 +362,13 @@ seal_batch(seal_plan *plan, int max_rows, int64 *sealed)
 		plan->refs = pending_scan(rel, snap, false, &plan->n);
 		MemoryContextSwitchTo(old);
 		plan->next = 0;
+		plan->relfilenode = rel->rd_node.relNode;
 	}
 	take = Min(plan->n - plan->next, max_rows);
 	if (take > 0)
 	{
 		pending_ref *refs = plan->refs + plan->next;
+		BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
 
 		rowcxt = AllocSetContextCreate(CurrentMemoryContext, "tracechain seal row", ALLOCSET_DEFAULT_SIZES);
 		tc_chain_begin_direct(&chain);
@@ -368,7 +376,8 @@ seal_batch(seal_plan *plan, int max_rows, int64 *sealed)
 		{
 			CHECK_FOR_INTERRUPTS();
 			old = MemoryContextSwitchTo(rowcxt);
-			if (seal_row(&chain, rel, snap, &refs[i]))
+			if (ItemPointerGetBlockNumber(&refs[i].tid) < nblocks &&
+				seal_row(&chain, rel, snap, &refs[i]))
 				(*sealed)++;
 			else
 				ItemPointerSetInvalid(&refs[i].tid);
@@ -525,8 +534,14 @@ tc_audit_seal_job(void)
 		CommitTransactionCommand();
 		pgstat_report_activity(STATE_IDLE, NULL);
 		total += sealed;
-		/* the plan is used up (rows committed since wait for the next run), or enough for one run */
-		if (taken < SEAL_BATCH || total >= seal_max_per_run)
+		if (taken == 0 || total >= seal_max_per_run)
+			break;			/* nothing pending, or enough for one run */
+		/*
+		 * The plan is used up.  After a small one, what was committed since
+		 * waits for the next run; after a large one (a backlog, heavy load),
+		 * a new plan at once.
+		 */
+		if (taken < SEAL_BATCH && plan.n < SEAL_BATCH)
 			break;
 	}
 	MemoryContextReset(plan_cxt);

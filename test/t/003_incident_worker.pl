@@ -124,9 +124,13 @@ sql(q{SELECT tracechain._record_event('security', 'session.verify_failed', NULL,
 sql(q{SELECT tracechain._audit_enqueue('data', 'session.verify_failed', NULL, '{}', NULL, '192.0.2.55')
       FROM generate_series(1, 3)});
 sql(q{SELECT tracechain.events_flush_wait()});
-sleep 2;
-is(sql(q{SELECT count(*) FROM tracechain.audit_log WHERE type = 'data' AND action = 'session.verify_failed'}),
-	'3', 'the data rows are sealed');
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) = 3 FROM tracechain.audit_log WHERE type = 'data' AND action = 'session.verify_failed'}),
+	'the data rows are sealed');
+ok($node->poll_query_until('postgres',
+		q{SELECT w.audit_scanned_id >= (SELECT max(id) FROM tracechain.audit_log WHERE type = 'data')
+		    FROM tracechain.incident_watch_state w}),
+	'and the watch has read past them');
 is(sql(q{SELECT count(*) FROM tracechain.incidents WHERE source = 'tracechain' AND type = 'UNAUTHORIZED_ACCESS'}),
 	'0', 'four failures (and three data rows with the same action and IP): no incident');
 sql(q{SELECT tracechain._record_event('security', 'session.verify_failed', NULL, '{"reason": "unknown"}', NULL, '192.0.2.55')
