@@ -15,35 +15,14 @@
 # Usage (root): bench/audit_pgbench/cost.sh [transactions per round, default 20000] [rounds, default 5]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
-. "$here/scripts/lib.sh"
-need_root
 N=${1:-20000}
 ROUNDS=${2:-5}
 PORT=${BENCH_PORT:-55993}
-WORK=$(mktemp -d /tmp/tc-cost.XXXXXX); chmod 755 "$WORK"
-trap 'stop_cluster "$WORK/data" immediate; rm -rf "$WORK"' EXIT
-install_deps
-build_install "$here"
-new_cluster "$WORK/data" "$PORT" postgres
-sed -i "s/^shared_preload_libraries = 'tracechain'/shared_preload_libraries = 'tracechain,pgaudit'/" "$WORK/data/postgresql.conf"
-cat >> "$WORK/data/postgresql.conf" <<CONF
-shared_buffers = '512MB'
-pgaudit.log = 'none'
-log_min_messages = warning
+SCALE=10
 # the worker runs its jobs in another database: no sealing during the timed loops
-tracechain.database = 'template1'
-CONF
-start_cluster "$WORK/data"
-PSQL=(as_pg psql -X -qtA -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -d postgres)
-"${PSQL[@]}" -c "CREATE EXTENSION tracechain" -c "CREATE EXTENSION pgaudit"
-as_pg "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PORT" -i -q -s 10 postgres >/dev/null 2>&1
-cc -O2 -fPIC -shared -I"$("$PG_BIN/pg_config" --includedir-server)" \
-  -o "$WORK/floor_trigger.so" "$here/bench/audit_pgbench/floor_trigger.c"
-chmod 755 "$WORK/floor_trigger.so"
+EXTRA_CONF="tracechain.database = 'template1'"
+. "$here/bench/audit_pgbench/cluster.sh"
 "${PSQL[@]}" <<SQL
-CREATE TABLE floor_sink (x int8);
-CREATE FUNCTION floor_noop() RETURNS trigger LANGUAGE C AS '$WORK/floor_trigger.so', 'floor_noop';
-CREATE FUNCTION floor_sink() RETURNS trigger LANGUAGE C AS '$WORK/floor_trigger.so', 'floor_sink';
 CREATE PROCEDURE tpcb_loop(n int) LANGUAGE plpgsql AS \$\$
 DECLARE a int; b int; t int; d int; x int;
 BEGIN

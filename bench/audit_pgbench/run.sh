@@ -7,40 +7,12 @@
 # Usage (root): bench/audit_pgbench/run.sh [seconds per run, default 30] [scale, default 10]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
-. "$here/scripts/lib.sh"
-need_root
 SECS=${1:-30}
 SCALE=${2:-10}
 PORT=${BENCH_PORT:-55991}
-WORK=$(mktemp -d /tmp/tc-bench.XXXXXX); chmod 755 "$WORK"
-trap 'stop_cluster "$WORK/data" immediate; rm -rf "$WORK"' EXIT
-install_deps
-build_install "$here"
-new_cluster "$WORK/data" "$PORT" postgres
-sed -i "s/^shared_preload_libraries = 'tracechain'/shared_preload_libraries = 'tracechain,pgaudit'/" "$WORK/data/postgresql.conf"
-cat >> "$WORK/data/postgresql.conf" <<CONF
-shared_buffers = '512MB'
-max_connections = 100
-pgaudit.log = 'none'
-synchronous_commit = on
-log_min_messages = warning
-CONF
-start_cluster "$WORK/data"
-PSQL=(as_pg psql -X -qtA -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -d postgres)
+EXTRA_CONF="synchronous_commit = on"
+. "$here/bench/audit_pgbench/cluster.sh"
 PGB=(as_pg "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PORT" postgres)
-"${PSQL[@]}" -c "CREATE EXTENSION tracechain" -c "CREATE EXTENSION pgaudit"
-"${PGB[@]}" -i -q -s "$SCALE" >/dev/null 2>&1
-
-# The floors: a no-op statement trigger with transition tables (what the
-# trigger machinery alone costs) and one that writes an 8-byte row per changed
-# row (the least a durable, in-transaction capture writes).  Built here,
-# loaded by absolute path, never installed.
-cc -O2 -fPIC -shared -I"$("$PG_BIN/pg_config" --includedir-server)" \
-  -o "$WORK/floor_trigger.so" "$here/bench/audit_pgbench/floor_trigger.c"
-chmod 755 "$WORK/floor_trigger.so"
-"${PSQL[@]}" -c "CREATE TABLE floor_sink (x int8)" \
-  -c "CREATE FUNCTION floor_noop() RETURNS trigger LANGUAGE C AS '$WORK/floor_trigger.so', 'floor_noop'" \
-  -c "CREATE FUNCTION floor_sink() RETURNS trigger LANGUAGE C AS '$WORK/floor_trigger.so', 'floor_sink'"
 
 TABLES="pgbench_accounts pgbench_branches pgbench_tellers pgbench_history"
 mode_on() {
