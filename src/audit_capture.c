@@ -38,6 +38,7 @@
 #include "utils/tuplestore.h"
 
 #include "audit.h"
+#include "audit_walk.h"
 #include "principal.h"
 
 #define STATEMENT_MAX 1024		/* bytes of the statement kept with captured rows */
@@ -330,8 +331,8 @@ capture_emit(capture_ctx *c, capture_op op, TupleTableSlot *oldslot, TupleTableS
 	JsonbParseState *ps = NULL;
 	JsonbValue *res;
 	JsonbValue	v;
-	Datum		values[9];
-	bool		nulls[9] = {false};
+	Datum		values[A_IP];	/* audit_pending's columns: audit_log's A_ID .. A_IP */
+	bool		nulls[A_IP] = {false};
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	push_string(&ps, WJB_KEY, "op", 2);
@@ -381,17 +382,17 @@ capture_emit(capture_ctx *c, capture_op op, TupleTableSlot *oldslot, TupleTableS
 		c->action_d[op] = CStringGetTextDatum(capture_ops[op].action);
 		MemoryContextSwitchTo(old);
 	}
-	/* audit_pending's columns (tc_pending_insert's, without a conversion per row) */
-	values[0] = Int64GetDatum(0);	/* given out when it is written (audit_queue.c) */
-	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	values[2] = c->type_d;
-	values[3] = c->actor_d;
-	nulls[3] = c->actor_d == (Datum) 0;
-	values[4] = c->db_user_d;
-	values[5] = c->action_d[op];
-	values[6] = c->resource_d;
-	values[7] = JsonbPGetDatum(JsonbValueToJsonb(res));
-	nulls[8] = true;
+	/* as tc_pending_insert fills them, with the statement's values made once */
+	values[A_ID - 1] = Int64GetDatum(0);	/* given out when it is written (audit_queue.c) */
+	values[A_AT - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	values[A_TYPE - 1] = c->type_d;
+	values[A_ACTOR - 1] = c->actor_d;
+	nulls[A_ACTOR - 1] = c->actor_d == (Datum) 0;
+	values[A_DB_USER - 1] = c->db_user_d;
+	values[A_ACTION - 1] = c->action_d[op];
+	values[A_RESOURCE - 1] = c->resource_d;
+	values[A_DETAILS - 1] = JsonbPGetDatum(JsonbValueToJsonb(res));
+	nulls[A_IP - 1] = true;
 	tc_pending_queue_add(c->pending.rel, c->pending.seq, values, nulls);
 }
 

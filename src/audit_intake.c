@@ -150,8 +150,8 @@ tc_pending_open(tc_pending *p)
 static void
 tc_pending_insert(tc_pending *p, const tc_audit_row *row)
 {
-	Datum		v[9];
-	bool		n[9] = {false};
+	Datum		v[PENDING_NATTS];
+	bool		n[PENDING_NATTS] = {false};
 	const char *db_user = row->db_user;
 
 	if (db_user == NULL)
@@ -160,18 +160,18 @@ tc_pending_insert(tc_pending *p, const tc_audit_row *row)
 			p->session_user = GetUserNameFromId(GetSessionUserId(), false);
 		db_user = p->session_user;
 	}
-	v[0] = Int64GetDatum(0);	/* given out when it is written (audit_queue.c) */
-	v[1] = TimestampTzGetDatum(row->at);
-	v[2] = CStringGetTextDatum(row->type);
-	v[3] = row->actor ? UUIDPGetDatum(row->actor) : (Datum) 0;
-	n[3] = row->actor == NULL;
-	v[4] = DirectFunctionCall1(namein, CStringGetDatum(db_user));
-	v[5] = CStringGetTextDatum(row->action);
-	v[6] = row->resource ? CStringGetTextDatum(row->resource) : (Datum) 0;
-	n[6] = row->resource == NULL;
-	v[7] = row->details ? JsonbPGetDatum(row->details) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
-	v[8] = row->ip ? DirectFunctionCall1(inet_in, CStringGetDatum(row->ip)) : (Datum) 0;
-	n[8] = row->ip == NULL;
+	v[A_ID - 1] = Int64GetDatum(0); /* given out when it is written (audit_queue.c) */
+	v[A_AT - 1] = TimestampTzGetDatum(row->at);
+	v[A_TYPE - 1] = CStringGetTextDatum(row->type);
+	v[A_ACTOR - 1] = row->actor ? UUIDPGetDatum(row->actor) : (Datum) 0;
+	n[A_ACTOR - 1] = row->actor == NULL;
+	v[A_DB_USER - 1] = DirectFunctionCall1(namein, CStringGetDatum(db_user));
+	v[A_ACTION - 1] = CStringGetTextDatum(row->action);
+	v[A_RESOURCE - 1] = row->resource ? CStringGetTextDatum(row->resource) : (Datum) 0;
+	n[A_RESOURCE - 1] = row->resource == NULL;
+	v[A_DETAILS - 1] = row->details ? JsonbPGetDatum(row->details) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	v[A_IP - 1] = row->ip ? DirectFunctionCall1(inet_in, CStringGetDatum(row->ip)) : (Datum) 0;
+	n[A_IP - 1] = row->ip == NULL;
 	tc_pending_queue_add(p->rel, p->seq, v, n);
 }
 
