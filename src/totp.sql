@@ -337,6 +337,10 @@ BEGIN
   GET DIAGNOSTICS v_pending = ROW_COUNT;
   DELETE FROM totp_recovery_codes r WHERE r.principal = totp_disable.principal;
   GET DIAGNOSTICS v_codes = ROW_COUNT;
+  -- The worker's job copies lockouts into totp_lockouts under this lock: a
+  -- copy it took before the entry is dropped is then either committed before
+  -- the DELETE below (which sees it) or never taken.
+  LOCK TABLE totp_lockouts IN SHARE ROW EXCLUSIVE MODE;
   PERFORM _totp_lock_clear(principal);
   DELETE FROM totp_lockouts l WHERE l.principal = totp_disable.principal;
   PERFORM _audit_append('security', 'totp.disable', 'principal:' || principal,

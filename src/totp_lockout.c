@@ -27,6 +27,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -35,10 +36,12 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -539,6 +542,27 @@ mark_copies(lock_copy *c, int n, bool committed, int64 rows)
 	LWLockRelease(locktab_lock());
 }
 
+/*
+ * Lock tracechain.totp_lockouts in SHARE ROW EXCLUSIVE mode (self-
+ * conflicting) until the end of the transaction, before the entries are
+ * copied: totp_disable takes the same lock before it drops the entry and the
+ * row, so a copy taken before the drop is never written after it (it is
+ * written first and deleted by totp_disable, or never taken).  Without
+ * `wait`, false if another transaction holds it.
+ */
+static bool
+lockouts_lock(bool wait)
+{
+	Oid			relid = get_relname_relid("totp_lockouts", get_namespace_oid("tracechain", false));
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "tracechain.totp_lockouts does not exist");
+	if (!wait)
+		return ConditionalLockRelationOid(relid, ShareRowExclusiveLock);
+	LockRelationOid(relid, ShareRowExclusiveLock);
+	return true;
+}
+
 static void
 tc_totp_lockout_job(void)
 {
@@ -561,9 +585,22 @@ tc_totp_lockout_job(void)
 	if (counted && changes == last_changes && !TimestampDifferenceExceeds(last_run, now, 60 * 1000))
 		return;
 	last_run = now;
-	c = copy_dirty(&n, &changes, now, false);
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	/* an open totp_disable holds it: the entries wait for the next run, the worker does not */
+	if (!lockouts_lock(false))
+	{
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(jobcxt);
+		return;
+	}
+	{
+		MemoryContext xactcxt = MemoryContextSwitchTo(jobcxt);
+
+		/* kept past the commit, for mark_copies */
+		c = copy_dirty(&n, &changes, now, false);
+		MemoryContextSwitchTo(xactcxt);
+	}
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "tracechain totp lockouts");
 	rows = write_copies(c, n);
@@ -590,6 +627,7 @@ tc_totp_lockout_sync(PG_FUNCTION_ARGS)
 	int64		rows;
 
 	require_locktab();
+	lockouts_lock(true);
 	c = copy_dirty(&n, &changes, GetCurrentTimestamp(), true);
 	rows = write_copies(c, n);
 	mark_copies(c, n, false, rows);

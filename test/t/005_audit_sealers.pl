@@ -16,7 +16,7 @@ use TraceChainNode;
 # No autovacuum: it could truncate audit_pending between the worker's batches
 # (which the sealer survives, but this test counts on one plan).
 my $node = tc_node('sealers', conf => "tracechain.worker_naptime = 60000\nautovacuum = off\n");
-my $timer = IPC::Run::timer($PostgreSQL::Test::Utils::timeout_default);
+my $timer = IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default);
 ok(wait_for_worker($node), 'worker running');
 
 sub sql { return $node->safe_psql('postgres', shift); }

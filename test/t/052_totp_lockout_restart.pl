@@ -2,12 +2,14 @@
 # copies the shared-memory lockout table into totp_lockouts, and a principal's
 # first attempt after the restart starts from its row.  A success forgives and
 # the worker deletes the row; totp_disable deletes it at once; an ended lockout
-# is purged and does not come back.
+# is purged and does not come back.  totp_disable and the job's copy are
+# serialized, and an open totp_disable does not hold the worker up.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 use TraceChainNode;
 
 my $node = tc_node('totp_lockout');
@@ -103,6 +105,69 @@ ok(wait_for_worker($node), 'worker back after a clean restart');
 is(state('short'), '0,0', 'the ended lockout does not come back');
 is(as_user('short', "SELECT tracechain.totp_verify('" . right('short', 1) . "')"), 't', 'and the right code works');
 is(state('locked'), '5,1', 'the hour-long lockout is still there');
+
+# totp_disable against the job's copy.  The job copies entries into
+# totp_lockouts under a table lock that totp_disable takes too, so a copy taken
+# before totp_disable drops the entry is written before its DELETE (which then
+# removes it), never after it (that left a stale lockout for the principal's
+# next enrolment).  x runs the job's code: _totp_lockout_sync() in an open
+# transaction, which holds the lock until x commits.  (The window itself, a
+# drop between the job's copy and its write, cannot be entered from SQL: both
+# sides now run from their lock to their commit, which this checks.)
+$node->safe_psql('postgres', q{ALTER SYSTEM SET tracechain.totp_lockout = '1h'});
+$node->reload;
+$node->poll_query_until('postgres', q{SELECT current_setting('tracechain.totp_lockout') = '1h'}) or die;
+sub session
+{
+	my ($in, $out) = ('', '');
+	my $h = IPC::Run::start([ 'psql', '-X', '-qtA', '-d', $node->connstr('postgres') ],
+		'<', \$in, '>', \$out, '2>', \$out, IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+	return { h => $h, in => \$in, out => \$out };
+}
+sub send_wait
+{
+	my ($s, $q, $re) = @_;
+	${ $s->{in} } .= "$q\n";
+	$s->{h}->pump until ${ $s->{out} } =~ $re;
+}
+my $race = sql("SELECT tracechain.principal_create('user', 'race')");
+my $rtok = sql("SELECT tracechain.session_create('$race')");
+my $rsec = sql("BEGIN; SELECT tracechain.authenticate('$rtok') IS NOT NULL; SELECT e.secret FROM tracechain.totp_enroll() e; COMMIT");
+$u{race} = { id => $race, tok => $rtok, secret => (split /\n/, $rsec)[-1] };
+is(as_user('race', "SELECT tracechain.totp_confirm(tracechain.totp_code('$u{race}{secret}'))"), 't', 'race confirms');
+fails('race', 5);
+is(state('race'), '5,1', 'race is locked');
+my $x = session();
+my $y = session();
+send_wait($x, q{BEGIN; SELECT 'synced ' || (tracechain._totp_lockout_sync() >= 0);}, qr/^synced true$/m);
+${ $y->{in} } .= "SELECT 'disabled ' || tracechain.totp_disable('$race');\n";
+$y->{h}->pump_nb;
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%totp_disable%'}),
+	'totp_disable waits for the copy to commit');
+send_wait($x, q{COMMIT; SELECT 'committed';}, qr/^committed$/m);
+$y->{h}->pump until ${ $y->{out} } =~ /^disabled true$/m;
+is(sql("SELECT count(*) FROM tracechain.totp_lockouts WHERE principal = '$race'"), '0',
+	'then it deletes the row the copy wrote');
+is(sql('SELECT tracechain._totp_lockout_sync() >= 0'), 't', 'a sync after it');
+is(sql("SELECT count(*) FROM tracechain.totp_lockouts WHERE principal = '$race'"), '0', 'writes no row back');
+$rsec = sql("BEGIN; SELECT tracechain.authenticate('$rtok') IS NOT NULL; SELECT e.secret FROM tracechain.totp_enroll() e; COMMIT");
+$u{race}{secret} = (split /\n/, $rsec)[-1];
+is(as_user('race', "SELECT tracechain.totp_confirm(tracechain.totp_code('$u{race}{secret}'))"), 't',
+	'race enrols again');
+is(state('race'), '0,0', 'and starts with no failures and no lock');
+
+# An open totp_disable holds the lock: the worker's job skips its turn and
+# the worker goes on with its other jobs.
+send_wait($y, "BEGIN; SELECT 'held ' || tracechain.totp_disable('$u{counted}{id}');", qr/^held true$/m);
+my $runs = sql(q{SELECT runs FROM tracechain.worker_status});
+ok($node->poll_query_until('postgres', "SELECT runs > $runs + 2 FROM tracechain.worker_status"),
+	'the worker goes on while a totp_disable is open');
+send_wait($y, q{COMMIT; SELECT 'done';}, qr/^done$/m);
+${ $x->{in} } .= "\\q\n";
+${ $y->{in} } .= "\\q\n";
+$x->{h}->finish;
+$y->{h}->finish;
 
 $node->stop;
 done_testing();
