@@ -20,14 +20,27 @@ $node->reload;
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
 my %u;
+# A principal with a session and a pending factor, as $u{$name}; its id.
+sub enrol
+{
+	my ($name) = @_;
+	my $id = sql("SELECT tracechain.principal_create('user', '$name')");
+	$u{$name} = { id => $id, tok => sql("SELECT tracechain.session_create('$id')") };
+	new_secret($name);
+	return $id;
+}
+sub new_secret
+{
+	my ($name) = @_;
+	my $out = sql("BEGIN; SELECT tracechain.authenticate('$u{$name}{tok}') IS NOT NULL; "
+		  . "SELECT e.secret FROM tracechain.totp_enroll() e; COMMIT");
+	$u{$name}{secret} = (split /\n/, $out)[-1];
+}
+sub confirm { return as_user($_[0], "SELECT tracechain.totp_confirm(tracechain.totp_code('$u{$_[0]}{secret}'))"); }
 for my $name ('locked', 'counted', 'forgiven', 'disabled')
 {
-	my $id = sql("SELECT tracechain.principal_create('user', '$name')");
-	my $tok = sql("SELECT tracechain.session_create('$id')");
-	my $secret = sql("BEGIN; SELECT tracechain.authenticate('$tok') IS NOT NULL; SELECT e.secret FROM tracechain.totp_enroll() e; COMMIT");
-	$secret = (split /\n/, $secret)[-1];
-	$u{$name} = { id => $id, tok => $tok, secret => $secret };
-	is(as_user($name, "SELECT tracechain.totp_confirm(tracechain.totp_code('$secret'))"), 't', "$name confirms a factor");
+	enrol($name);
+	is(confirm($name), 't', "$name confirms a factor");
 }
 sub as_user
 {
@@ -88,11 +101,8 @@ is(state('forgiven'), '1,0', 'and counts from zero');
 $node->safe_psql('postgres', q{ALTER SYSTEM SET tracechain.totp_lockout = '1s'});
 $node->reload;
 $node->poll_query_until('postgres', q{SELECT current_setting('tracechain.totp_lockout') = '1s'}) or die;
-my $short = sql("SELECT tracechain.principal_create('user', 'short')");
-my $stok = sql("SELECT tracechain.session_create('$short')");
-my $ssec = sql("BEGIN; SELECT tracechain.authenticate('$stok') IS NOT NULL; SELECT e.secret FROM tracechain.totp_enroll() e; COMMIT");
-$u{short} = { id => $short, tok => $stok, secret => (split /\n/, $ssec)[-1] };
-is(as_user('short', "SELECT tracechain.totp_confirm(tracechain.totp_code('$u{short}{secret}'))"), 't', 'short confirms');
+my $short = enrol('short');
+is(confirm('short'), 't', 'short confirms');
 fails('short', 5);
 is(state('short'), '5,1', 'short is locked for a second');
 ok($node->poll_query_until('postgres', "SELECT EXISTS (SELECT FROM tracechain.totp_lockouts WHERE principal = '$short')"),
@@ -130,11 +140,8 @@ sub send_wait
 	${ $s->{in} } .= "$q\n";
 	$s->{h}->pump until ${ $s->{out} } =~ $re;
 }
-my $race = sql("SELECT tracechain.principal_create('user', 'race')");
-my $rtok = sql("SELECT tracechain.session_create('$race')");
-my $rsec = sql("BEGIN; SELECT tracechain.authenticate('$rtok') IS NOT NULL; SELECT e.secret FROM tracechain.totp_enroll() e; COMMIT");
-$u{race} = { id => $race, tok => $rtok, secret => (split /\n/, $rsec)[-1] };
-is(as_user('race', "SELECT tracechain.totp_confirm(tracechain.totp_code('$u{race}{secret}'))"), 't', 'race confirms');
+my $race = enrol('race');
+is(confirm('race'), 't', 'race confirms');
 fails('race', 5);
 is(state('race'), '5,1', 'race is locked');
 my $x = session();
@@ -151,10 +158,8 @@ is(sql("SELECT count(*) FROM tracechain.totp_lockouts WHERE principal = '$race'"
 	'then it deletes the row the copy wrote');
 is(sql('SELECT tracechain._totp_lockout_sync() >= 0'), 't', 'a sync after it');
 is(sql("SELECT count(*) FROM tracechain.totp_lockouts WHERE principal = '$race'"), '0', 'writes no row back');
-$rsec = sql("BEGIN; SELECT tracechain.authenticate('$rtok') IS NOT NULL; SELECT e.secret FROM tracechain.totp_enroll() e; COMMIT");
-$u{race}{secret} = (split /\n/, $rsec)[-1];
-is(as_user('race', "SELECT tracechain.totp_confirm(tracechain.totp_code('$u{race}{secret}'))"), 't',
-	'race enrols again');
+new_secret('race');
+is(confirm('race'), 't', 'race enrols again');
 is(state('race'), '0,0', 'and starts with no failures and no lock');
 
 # An open totp_disable holds the lock: the worker's job skips its turn and
