@@ -202,6 +202,37 @@ SELECT count(*) FROM tracechain.audit_pending;
 RESET ROLE;
 REVOKE USAGE ON SCHEMA capture_test FROM tc_capture_app;
 DROP ROLE tc_capture_app;
+
+-- Values too large for a row: audit_pending keeps them compressed or out of
+-- line (in its TOAST table), and the sealer chains them whole.
+CREATE TABLE capture_test.big (id int PRIMARY KEY, v text);
+SELECT audit_table('capture_test.big');
+SELECT pg_relation_size(reltoastrelid) AS toast_before FROM pg_class WHERE oid = 'tracechain.audit_pending'::regclass \gset
+INSERT INTO capture_test.big VALUES
+  (1, repeat('z', 10000)),
+  (2, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 4000) g));
+SELECT pg_relation_size(reltoastrelid) > :toast_before AS pending_used_toast
+  FROM pg_class WHERE oid = 'tracechain.audit_pending'::regclass;
+SELECT audit_seal() >= 0 AND NOT EXISTS (SELECT FROM audit_pending WHERE resource = 'capture_test.big') AS sealed;
+SELECT details->'new'->>'id' AS id, length(details->'new'->>'v') AS chained_length,
+       md5(details->'new'->>'v') = md5(b.v) AS same_value
+  FROM audit_log a JOIN capture_test.big b ON b.id = (a.details->'new'->>'id')::int
+ WHERE a.resource = 'capture_test.big' ORDER BY a.id;
+SELECT ok FROM verify_audit_chain();
+
+-- Rows held for a transaction that then re-creates the extension: the new
+-- audit_pending is another table, and capturing into it is refused (the rows
+-- of the old one go with it).
+BEGIN;
+SET LOCAL client_min_messages = warning;
+INSERT INTO capture_test.big VALUES (3, 'held');
+DROP EXTENSION tracechain CASCADE;
+CREATE EXTENSION tracechain;
+SELECT audit_table('capture_test.big');
+INSERT INTO capture_test.big VALUES (4, 'after');
+ROLLBACK;
+SELECT count(*) AS none_pending FROM audit_pending WHERE resource = 'capture_test.big';
+
 SELECT unaudit_table('capture_test.accounts');
 SELECT unaudit_table('capture_test.bulk');
 SELECT unaudit_table('capture_test.q');

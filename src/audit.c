@@ -324,6 +324,10 @@ tc_audit_append(const tc_audit_row *row)
 	return tc_chain_append(&chain, row);
 }
 
+/*
+ * Append one row through SPI (synchronous appends, audit_archive's own row);
+ * the sealer's direct appends go through tc_chain_append_values.
+ */
 int64
 tc_chain_append(tc_chain *chain, const tc_audit_row *row)
 {
@@ -340,6 +344,7 @@ tc_chain_append(tc_chain *chain, const tc_audit_row *row)
 	char		nulls[A_NATTS];
 	int			rc;
 
+	Assert(!chain->direct);
 	if (details == NULL)
 		details = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
 	if (db_user == NULL)
@@ -388,19 +393,6 @@ tc_chain_append(tc_chain *chain, const tc_audit_row *row)
 	values[A_PREV_HASH - 1] = PointerGetDatum(make_bytea(prev, TC_HASH_LEN));
 	values[A_HASH - 1] = PointerGetDatum(make_bytea(hash, TC_HASH_LEN));
 
-	if (chain->direct)
-	{
-		bool		isnull[A_NATTS];
-
-		for (int i = 0; i < A_NATTS; i++)
-			isnull[i] = nulls[i] == 'n';
-		chain_hold(chain, values, isnull);
-		pfree(dbuf.data);
-		pfree(hbuf.data);
-		chain->head_id = head_id + 1;
-		memcpy(chain->head_hash, hash, TC_HASH_LEN);
-		return head_id + 1;
-	}
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (insert_plan == NULL)

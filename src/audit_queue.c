@@ -273,7 +273,9 @@ tc_pending_queue_add(Relation rel, Oid seq, Datum *values, bool *nulls)
 	int			level = GetCurrentTransactionNestLevel();
 
 	if (IsParallelWorker())
-		elog(ERROR, "audit rows cannot be captured in a parallel worker");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("audit rows cannot be captured in a parallel worker")));
 	if (!callbacks_registered)
 	{
 		RegisterXactCallback(queue_xact_cb, NULL);
@@ -284,7 +286,10 @@ tc_pending_queue_add(Relation rel, Oid seq, Datum *values, bool *nulls)
 		queue_cxt = AllocSetContextCreate(TopTransactionContext, "tracechain audit queue",
 										  ALLOCSET_DEFAULT_SIZES);
 	if (OidIsValid(queue_relid) && queue_relid != RelationGetRelid(rel))
-		elog(ERROR, "tracechain.audit_pending changed within the transaction");
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tracechain.audit_pending was replaced within the transaction"),
+				 errhint("Commit or roll back the rows captured before the extension was re-created, then capture again.")));
 	queue_relid = RelationGetRelid(rel);
 	queue_seq = seq;
 	old = MemoryContextSwitchTo(queue_cxt);
